@@ -1,9 +1,21 @@
 """Fixtures shared by every app's tests."""
 
 import pytest
+import responses
 from django.db import connection
 from procrastinate.contrib.django import app as queue_app
 from rest_framework.test import APIClient
+
+from accounts.tests.clerk_fakes import (
+    CLERK_API_URL,
+    FRONTEND_ORIGIN,
+    ISSUER,
+    JWKS_URL,
+    WEBHOOK_SECRET,
+    SigningKey,
+    jwks,
+)
+from integrations.clerk import sessions
 
 
 @pytest.fixture
@@ -49,3 +61,53 @@ def run_queued_jobs(transactional_db):
     _clear_queue()
     yield run
     _clear_queue()
+
+
+@pytest.fixture(scope="session")
+def signing_key() -> SigningKey:
+    return SigningKey()
+
+
+@pytest.fixture
+def clerk_settings(settings):
+    settings.CLERK_ISSUER = ISSUER
+    settings.CLERK_JWKS_URL = JWKS_URL
+    settings.CLERK_JWT_KEY = ""
+    settings.CLERK_AUTHORIZED_PARTIES = [FRONTEND_ORIGIN]
+    settings.CLERK_API_URL = CLERK_API_URL
+    settings.CLERK_SECRET_KEY = "sk_test_creatorsync"
+    settings.CLERK_WEBHOOK_SECRET = WEBHOOK_SECRET
+    return settings
+
+
+@pytest.fixture
+def mocked_http():
+    """Every outbound HTTP call must be registered here; an unregistered one fails the test."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+@pytest.fixture
+def clerk(clerk_settings, mocked_http, signing_key):
+    """A fake Clerk: its JWKS serves `signing_key`; the Backend API answers what the test registers."""
+    mocked_http.get(JWKS_URL, json=jwks(signing_key))
+    return mocked_http
+
+
+@pytest.fixture
+def bearer(clerk, signing_key):
+    """`bearer(user)`: request headers carrying a valid Clerk session token for that user."""
+
+    def headers_for(user, **claims) -> dict[str, str]:
+        token = signing_key.session_token(sub=user.clerk_id, **claims)
+        return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+
+    return headers_for
+
+
+@pytest.fixture(autouse=True)
+def fresh_token_verifier():
+    """Each test starts with an empty key cache, as a new process would."""
+    sessions._verifier = None
+    yield
+    sessions._verifier = None

@@ -1,6 +1,22 @@
+import contextlib
+import logging
 import secrets
+from dataclasses import dataclass
+from typing import Literal
 
-from accounts.models import User
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from procrastinate.exceptions import AlreadyEnqueued
+
+from accounts.models import TwitchAccount, User, WebhookDelivery
+from integrations.clerk import backend_api
+from integrations.clerk.sessions import CLERK_USER_ID
+
+logger = logging.getLogger(__name__)
+
+TWITCH_PROVIDERS = {"oauth_twitch", "twitch"}
+
+UpsertOutcome = Literal["created", "updated", "stale", "deleted"]
 
 
 def local_superuser_ensure(*, username: str = "admin") -> str | None:
@@ -13,3 +29,163 @@ def local_superuser_ensure(*, username: str = "admin") -> str | None:
     password = secrets.token_urlsafe(12)
     User.objects.create_superuser(username=username, email="", password=password)
     return password
+
+
+def user_get_or_provision(*, clerk_id: str) -> User:
+    """The local user for a verified Clerk session, created on their first request.
+
+    Only the request that creates the row fetches the profile from Clerk, so the
+    Backend API is called at most once per user on the request path.
+    """
+    try:
+        return User.objects.get(clerk_id=clerk_id)
+    except User.DoesNotExist:
+        pass
+    # get_or_create survives a concurrent first request: the loser reads the winner's row.
+    user, created = User.objects.get_or_create(clerk_id=clerk_id, defaults={"username": clerk_id})
+    if created:
+        _fetch_profile_on_first_request(user)
+        user.refresh_from_db()
+    return user
+
+
+def _fetch_profile_on_first_request(user: User) -> None:
+    if not backend_api.is_configured():
+        return
+    try:
+        clerk_user_upsert(data=backend_api.get_user(user.clerk_id))
+    except backend_api.ClerkAPIError as exc:
+        # The user can work without a profile; the queue fills it in later.
+        logger.warning("Could not fetch the Clerk profile of %s (%s); queued a retry", user.clerk_id, exc)
+        from accounts.tasks import sync_clerk_profile
+
+        with contextlib.suppress(AlreadyEnqueued):
+            sync_clerk_profile.configure(queueing_lock=f"sync_clerk_profile:{user.clerk_id}").defer(
+                clerk_id=user.clerk_id
+            )
+
+
+def clerk_profile_sync(*, clerk_id: str) -> UpsertOutcome:
+    """Fetch one user's profile from the Clerk Backend API and apply it."""
+    return clerk_user_upsert(data=backend_api.get_user(clerk_id))
+
+
+@transaction.atomic
+def clerk_user_upsert(*, data: dict, dry_run: bool = False) -> UpsertOutcome:
+    """Apply a Clerk user object (webhook payload or Backend API) to the local user.
+
+    A payload older than the one already applied is ignored, since Clerk delivers
+    webhooks out of order; a user deleted in Clerk stays deleted.
+    """
+    clerk_id = data["id"]
+    user = User.objects.select_for_update().filter(clerk_id=clerk_id).first()
+    incoming_updated_at = data.get("updated_at")
+    if user is not None:
+        if user.deleted_at is not None:
+            return "deleted"
+        if _is_stale(stored=user.clerk_updated_at, incoming=incoming_updated_at):
+            return "stale"
+    outcome: UpsertOutcome = "created" if user is None else "updated"
+    if dry_run:
+        return outcome
+    if user is None:
+        user = _create_or_lock(clerk_id)
+
+    user.email = _primary_email(data)
+    user.first_name = (data.get("first_name") or "")[:150]
+    user.last_name = (data.get("last_name") or "")[:150]
+    user.clerk_username = (data.get("username") or "")[:150]
+    user.image_url = data.get("image_url") or ""
+    user.clerk_updated_at = incoming_updated_at
+    user.profile_synced_at = timezone.now()
+    user.save()
+    _link_twitch_account(user, data.get("external_accounts") or [])
+    return outcome
+
+
+def _create_or_lock(clerk_id: str) -> User:
+    try:
+        with transaction.atomic():
+            return User.objects.create(clerk_id=clerk_id, username=clerk_id)
+    except IntegrityError:
+        # Their first API request created the row meanwhile.
+        return User.objects.select_for_update().get(clerk_id=clerk_id)
+
+
+def _is_stale(*, stored: int | None, incoming: int | None) -> bool:
+    return stored is not None and incoming is not None and incoming < stored
+
+
+def _primary_email(data: dict) -> str:
+    addresses = data.get("email_addresses") or []
+    primary_id = data.get("primary_email_address_id")
+    for address in addresses:
+        if address.get("id") == primary_id:
+            return address.get("email_address", "")
+    return addresses[0].get("email_address", "") if addresses else ""
+
+
+def _link_twitch_account(user: User, external_accounts: list[dict]) -> None:
+    twitch = next((account for account in external_accounts if account.get("provider") in TWITCH_PROVIDERS), None)
+    if twitch is None or not twitch.get("provider_user_id"):
+        TwitchAccount.objects.filter(user=user).delete()  # unlinked in Clerk
+        return
+    TwitchAccount.objects.update_or_create(
+        user=user,
+        defaults={"twitch_user_id": str(twitch["provider_user_id"]), "login": twitch.get("username") or ""},
+    )
+
+
+@transaction.atomic
+def clerk_user_mark_deleted(*, clerk_id: str) -> bool:
+    """Deactivate a user deleted in Clerk, keeping their data. Returns False if already done or unknown."""
+    return bool(
+        User.objects.filter(clerk_id=clerk_id, deleted_at__isnull=True).update(
+            is_active=False, deleted_at=timezone.now()
+        )
+    )
+
+
+class InvalidWebhookPayload(ValueError):
+    """A verified delivery whose content we cannot apply (400)."""
+
+
+@dataclass(frozen=True)
+class WebhookResult:
+    duplicate: bool
+    outcome: str
+
+
+@transaction.atomic
+def clerk_webhook_apply(*, delivery_id: str, event: dict) -> WebhookResult:
+    """Apply one verified Clerk webhook event exactly once per `svix-id`."""
+    if not isinstance(event, dict):
+        raise InvalidWebhookPayload("Expected a JSON object.")
+    event_type = event.get("type")
+    data = event.get("data")
+    if not isinstance(event_type, str) or not isinstance(data, dict):
+        raise InvalidWebhookPayload("Expected a Clerk event with a string `type` and an object `data`.")
+    if event_type.startswith("user.") and not CLERK_USER_ID.match(str(data.get("id", ""))):
+        raise InvalidWebhookPayload("A user event needs `data.id`, a Clerk user id.")
+    try:
+        with transaction.atomic():
+            delivery = WebhookDelivery.objects.create(
+                source=WebhookDelivery.Source.CLERK,
+                delivery_id=delivery_id,
+                event_type=event_type[:64],
+                outcome=WebhookDelivery.Outcome.IGNORED,
+                payload=event,
+            )
+    except IntegrityError:
+        return WebhookResult(duplicate=True, outcome="duplicate")
+
+    if event_type in ("user.created", "user.updated"):
+        outcome = clerk_user_upsert(data=data)
+        delivery.outcome = WebhookDelivery.Outcome.STALE if outcome in ("stale", "deleted") else "applied"
+    elif event_type == "user.deleted":
+        clerk_user_mark_deleted(clerk_id=data["id"])
+        delivery.outcome = WebhookDelivery.Outcome.APPLIED
+    else:
+        logger.info("Ignoring Clerk webhook of type %r (%s)", event_type, delivery_id)
+    delivery.save(update_fields=["outcome"])
+    return WebhookResult(duplicate=False, outcome=delivery.outcome)

@@ -198,7 +198,11 @@ USE_TZ = True
 
 # --- API --------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        # The frontend's Clerk session JWT; staff's admin session for the browsable API.
+        "accounts.authentication.ClerkJWTAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "creatorsync.api.Pagination",
     "PAGE_SIZE": 50,
@@ -227,6 +231,22 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
 }
+
+# --- Clerk (authentication and user sync) ----------------------------------------------
+# The Frontend API URL, e.g. https://clerk.creatorsync.example; checked against the token's `iss`.
+CLERK_ISSUER = required_in_production("CLERK_ISSUER", local_default="").rstrip("/")
+CLERK_JWKS_URL = env.str("CLERK_JWKS_URL", default=f"{CLERK_ISSUER}/.well-known/jwks.json" if CLERK_ISSUER else "")
+# A PEM public key makes verification networkless; env files often carry it with literal "\n".
+CLERK_JWT_KEY = env.str("CLERK_JWT_KEY", default="").replace("\\n", "\n")
+CLERK_AUTHORIZED_PARTIES = env.list("CLERK_AUTHORIZED_PARTIES", default=[])
+CLERK_LEEWAY_SECONDS = env.int("CLERK_LEEWAY_SECONDS", default=5)
+CLERK_JWKS_TIMEOUT_SECONDS = env.float("CLERK_JWKS_TIMEOUT_SECONDS", default=3.0)
+CLERK_JWKS_CACHE_SECONDS = env.int("CLERK_JWKS_CACHE_SECONDS", default=300)
+CLERK_JWKS_REFRESH_COOLDOWN_SECONDS = env.int("CLERK_JWKS_REFRESH_COOLDOWN_SECONDS", default=30)
+CLERK_API_URL = env.str("CLERK_API_URL", default="https://api.clerk.com/v1").rstrip("/")
+CLERK_SECRET_KEY = env.str("CLERK_SECRET_KEY", default="")
+CLERK_API_TIMEOUT_SECONDS = env.float("CLERK_API_TIMEOUT_SECONDS", default=5.0)
+CLERK_WEBHOOK_SECRET = env.str("CLERK_WEBHOOK_SECRET", default="")
 
 # --- Job queue (procrastinate on PostgreSQL) -----------------------------------------
 PROCRASTINATE_WORKER_DEFAULTS = {

@@ -1,16 +1,29 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from accounts import urls as accounts_urls
 from creatorsync import views
 
 admin.site.site_header = "CreatorSync admin"
 admin.site.site_title = "CreatorSync admin"
 admin.site.index_title = "Clips, users and render jobs"
 
+api_urlpatterns = [
+    *accounts_urls.api_urlpatterns,
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+]
+
+# Webhook URLs keep their trailing slash: APPEND_SLASH would answer a POST without it
+# with a redirect, and senders drop the body on redirects.
+webhook_urlpatterns = [
+    *accounts_urls.webhook_urlpatterns,
+]
+
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/", include(api_urlpatterns)),
+    path("webhooks/", include(webhook_urlpatterns)),
 ]

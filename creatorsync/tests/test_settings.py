@@ -13,6 +13,7 @@ PRODUCTION_ENV = {
     "DJANGO_ALLOWED_HOSTS": "api.creatorsync.example",
     "PUBLIC_BASE_URL": "https://api.creatorsync.example",
     "DATABASE_URL": "postgres://app:secret@db.internal:5432/creatorsync",
+    "CLERK_ISSUER": "https://clerk.creatorsync.example",
 }
 
 

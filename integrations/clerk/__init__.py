@@ -1,0 +1,1 @@
+"""Clerk: session-token verification (`sessions`) and the Backend API (`backend_api`)."""
