@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
+from django.db import models
 
 from accounts.models import TwitchAccount, User, WebhookDelivery
 
@@ -54,6 +55,7 @@ class CreatorSyncUserAdmin(UserAdmin):
     )
     ordering = ("-date_joined",)
     inlines = [TwitchAccountInline]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fieldsets = (
         *UserAdmin.fieldsets,
         ("Clerk", {"fields": ("clerk_id", "clerk_username", "image_url", "clerk_updated_at", "profile_synced_at")}),

@@ -1,4 +1,5 @@
 import contextlib
+import json
 import logging
 import secrets
 from dataclasses import dataclass
@@ -17,6 +18,10 @@ logger = logging.getLogger(__name__)
 TWITCH_PROVIDERS = {"oauth_twitch", "twitch"}
 
 UpsertOutcome = Literal["created", "updated", "stale", "deleted"]
+
+
+class InvalidWebhookPayload(ValueError):
+    """Clerk data we cannot apply: a webhook answers 400, a sync skips the user."""
 
 
 def local_superuser_ensure(*, username: str = "admin") -> str | None:
@@ -54,7 +59,7 @@ def _fetch_profile_on_first_request(user: User) -> None:
         return
     try:
         clerk_user_upsert(data=backend_api.get_user(user.clerk_id))
-    except backend_api.ClerkAPIError as exc:
+    except (backend_api.ClerkAPIError, InvalidWebhookPayload) as exc:
         # The user can work without a profile; the queue fills it in later.
         logger.warning("Could not fetch the Clerk profile of %s (%s); queued a retry", user.clerk_id, exc)
         from accounts.tasks import sync_clerk_profile
@@ -75,79 +80,106 @@ def clerk_user_upsert(*, data: dict, dry_run: bool = False) -> UpsertOutcome:
     """Apply a Clerk user object (webhook payload or Backend API) to the local user.
 
     A payload older than the one already applied is ignored, since Clerk delivers
-    webhooks out of order; a user deleted in Clerk stays deleted.
+    webhooks out of order; a user deleted in Clerk stays deleted. Malformed fields
+    are coerced or dropped rather than failing the whole delivery.
     """
-    clerk_id = data["id"]
+    clerk_id = data.get("id")
+    if not isinstance(clerk_id, str) or not CLERK_USER_ID.fullmatch(clerk_id):
+        raise InvalidWebhookPayload("A Clerk user needs `id`, a Clerk user id.")
+    incoming_updated_at = _milliseconds(data.get("updated_at"))
     user = User.objects.select_for_update().filter(clerk_id=clerk_id).first()
-    incoming_updated_at = data.get("updated_at")
-    if user is not None:
-        if user.deleted_at is not None:
-            return "deleted"
-        if _is_stale(stored=user.clerk_updated_at, incoming=incoming_updated_at):
-            return "stale"
     outcome: UpsertOutcome = "created" if user is None else "updated"
+    if user is None and not dry_run:
+        user, created = _create_or_lock(clerk_id)
+        outcome = "created" if created else "updated"
+    if user is not None:
+        skipped = _skip_reason(user, incoming_updated_at)
+        if skipped:
+            return skipped
     if dry_run:
         return outcome
-    if user is None:
-        user = _create_or_lock(clerk_id)
 
     user.email = _primary_email(data)
-    user.first_name = (data.get("first_name") or "")[:150]
-    user.last_name = (data.get("last_name") or "")[:150]
-    user.clerk_username = (data.get("username") or "")[:150]
-    user.image_url = data.get("image_url") or ""
+    user.first_name = _text(data.get("first_name"), 150)
+    user.last_name = _text(data.get("last_name"), 150)
+    user.clerk_username = _text(data.get("username"), 150)
+    image_url = _text(data.get("image_url"), 10_000)
+    user.image_url = image_url if len(image_url) <= 1000 else ""
     user.clerk_updated_at = incoming_updated_at
     user.profile_synced_at = timezone.now()
     user.save()
-    _link_twitch_account(user, data.get("external_accounts") or [])
+    _link_twitch_account(user, _objects(data.get("external_accounts")))
     return outcome
 
 
-def _create_or_lock(clerk_id: str) -> User:
+def _create_or_lock(clerk_id: str) -> tuple[User, bool]:
     try:
         with transaction.atomic():
-            return User.objects.create(clerk_id=clerk_id, username=clerk_id)
+            return User.objects.create(clerk_id=clerk_id, username=clerk_id), True
     except IntegrityError:
-        # Their first API request created the row meanwhile.
-        return User.objects.select_for_update().get(clerk_id=clerk_id)
+        # Their first API request (or a concurrent delivery) created the row meanwhile.
+        return User.objects.select_for_update().get(clerk_id=clerk_id), False
 
 
-def _is_stale(*, stored: int | None, incoming: int | None) -> bool:
-    return stored is not None and incoming is not None and incoming < stored
+def _skip_reason(user: User, incoming_updated_at: int | None) -> UpsertOutcome | None:
+    if user.deleted_at is not None:
+        return "deleted"
+    stored = user.clerk_updated_at
+    if stored is not None and incoming_updated_at is not None and incoming_updated_at < stored:
+        return "stale"
+    return None
+
+
+def _text(value: object, max_length: int) -> str:
+    """A string field from Clerk, or "" when it is missing or not a string; NULs dropped, clipped to fit."""
+    if not isinstance(value, str):
+        return ""
+    return value.replace("\x00", "")[:max_length]
+
+
+def _milliseconds(value: object) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**62:
+        return value
+    return None
+
+
+def _objects(value: object) -> list[dict]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
 
 def _primary_email(data: dict) -> str:
-    addresses = data.get("email_addresses") or []
-    primary_id = data.get("primary_email_address_id")
-    for address in addresses:
-        if address.get("id") == primary_id:
-            return address.get("email_address", "")
-    return addresses[0].get("email_address", "") if addresses else ""
+    addresses = _objects(data.get("email_addresses"))
+    primary = next((a for a in addresses if a.get("id") == data.get("primary_email_address_id")), None)
+    email = _text((primary or (addresses[0] if addresses else {})).get("email_address"), 10_000)
+    return email if len(email) <= 254 else ""
 
 
 def _link_twitch_account(user: User, external_accounts: list[dict]) -> None:
     twitch = next((account for account in external_accounts if account.get("provider") in TWITCH_PROVIDERS), None)
-    if twitch is None or not twitch.get("provider_user_id"):
+    twitch_user_id = _text(twitch.get("provider_user_id"), 32) if twitch else ""
+    if not twitch_user_id:
         TwitchAccount.objects.filter(user=user).delete()  # unlinked in Clerk
         return
     TwitchAccount.objects.update_or_create(
-        user=user,
-        defaults={"twitch_user_id": str(twitch["provider_user_id"]), "login": twitch.get("username") or ""},
+        user=user, defaults={"twitch_user_id": twitch_user_id, "login": _text(twitch.get("username"), 64)}
     )
 
 
 @transaction.atomic
 def clerk_user_mark_deleted(*, clerk_id: str) -> bool:
-    """Deactivate a user deleted in Clerk, keeping their data. Returns False if already done or unknown."""
+    """Deactivate a user deleted in Clerk, keeping their data. Returns False if already done.
+
+    An unknown user gets an inactive row, so a `user.created` delivered late cannot revive them.
+    """
+    user, _ = User.objects.get_or_create(clerk_id=clerk_id, defaults={"username": clerk_id, "is_active": False})
     return bool(
-        User.objects.filter(clerk_id=clerk_id, deleted_at__isnull=True).update(
-            is_active=False, deleted_at=timezone.now()
-        )
+        User.objects.filter(pk=user.pk, deleted_at__isnull=True).update(is_active=False, deleted_at=timezone.now())
     )
 
 
-class InvalidWebhookPayload(ValueError):
-    """A verified delivery whose content we cannot apply (400)."""
+def _storable_json(value: dict) -> dict:
+    # PostgreSQL's jsonb cannot hold the NUL character; the delivery log keeps everything else.
+    return json.loads(json.dumps(value).replace("\\u0000", ""))
 
 
 @dataclass(frozen=True)
@@ -165,7 +197,7 @@ def clerk_webhook_apply(*, delivery_id: str, event: dict) -> WebhookResult:
     data = event.get("data")
     if not isinstance(event_type, str) or not isinstance(data, dict):
         raise InvalidWebhookPayload("Expected a Clerk event with a string `type` and an object `data`.")
-    if event_type.startswith("user.") and not CLERK_USER_ID.match(str(data.get("id", ""))):
+    if event_type.startswith("user.") and not CLERK_USER_ID.fullmatch(str(data.get("id", ""))):
         raise InvalidWebhookPayload("A user event needs `data.id`, a Clerk user id.")
     try:
         with transaction.atomic():
@@ -174,7 +206,7 @@ def clerk_webhook_apply(*, delivery_id: str, event: dict) -> WebhookResult:
                 delivery_id=delivery_id,
                 event_type=event_type[:64],
                 outcome=WebhookDelivery.Outcome.IGNORED,
-                payload=event,
+                payload=_storable_json(event),
             )
     except IntegrityError:
         return WebhookResult(duplicate=True, outcome="duplicate")

@@ -43,17 +43,24 @@ def clerk_webhook(request: HttpRequest) -> JsonResponse:
     if not all(headers.values()):
         return _error(400, "missing_signature", "svix-id, svix-timestamp and svix-signature headers are required.")
     try:
-        Webhook(settings.CLERK_WEBHOOK_SECRET).verify(request.body, headers)
+        verifier = Webhook(settings.CLERK_WEBHOOK_SECRET)
+    except Exception:
+        logger.exception("CLERK_WEBHOOK_SECRET is not a valid whsec_ secret")
+        return _error(503, "webhook_misconfigured", "CLERK_WEBHOOK_SECRET is not a valid signing secret.")
+    try:
+        verifier.verify(request.body, headers)
     except (WebhookVerificationError, ValueError):
         return _error(401, "invalid_signature", "The signature is invalid or too old.")
     if len(headers["svix-id"]) > MAX_DELIVERY_ID_LENGTH:
         return _error(400, "invalid_payload", "svix-id is too long.")
     try:
-        result = clerk_webhook_apply(delivery_id=headers["svix-id"], event=json.loads(request.body))
-    except InvalidWebhookPayload as exc:
-        return _error(400, "invalid_payload", str(exc))
+        event = json.loads(request.body)
     except ValueError:
         return _error(400, "invalid_payload", "The body is not JSON.")
+    try:
+        result = clerk_webhook_apply(delivery_id=headers["svix-id"], event=event)
+    except InvalidWebhookPayload as exc:
+        return _error(400, "invalid_payload", str(exc))
     return JsonResponse({"status": "duplicate" if result.duplicate else result.outcome})
 
 

@@ -60,7 +60,10 @@ class JsonErrorsMiddleware:
             and response.status_code >= 400
             and not response.get("Content-Type", "").startswith("application/json")
         ):
-            return _json_error(response.status_code)
+            json_response = _json_error(response.status_code)
+            if "Allow" in response:
+                json_response["Allow"] = response["Allow"]
+            return json_response
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:

@@ -32,19 +32,20 @@ def request_with_retries(
     max_wait_seconds: float = 30.0,
     wait_for_rate_limit: Callable[[requests.Response], float | None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    error_class: type[IntegrationError] = IntegrationError,
     **kwargs,
 ) -> requests.Response:
     """Send a request, retrying 429s (after the server's reset, bounded) and 5xx/network errors with backoff.
 
     Returns the final response whatever its status, unless every attempt failed on
-    the network, which raises IntegrationError.
+    the network, which raises `error_class` (code "unreachable").
     """
     for attempt in range(1, max_attempts + 1):
         try:
             response = session.request(method, url, timeout=timeout, **kwargs)
         except requests.RequestException as exc:
             if attempt == max_attempts:
-                raise IntegrationError(f"{service} unreachable: {type(exc).__name__}") from exc
+                raise error_class(f"{service} unreachable: {type(exc).__name__}", code="unreachable") from exc
             _backoff(attempt, max_wait_seconds, sleep, reason=f"{service} {type(exc).__name__}")
             continue
         if response.status_code not in RETRYABLE_STATUSES or attempt == max_attempts:

@@ -53,6 +53,7 @@ def _get(path: str, **kwargs):
         service="Clerk API",
         timeout=settings.CLERK_API_TIMEOUT_SECONDS,
         headers={"Authorization": f"Bearer {settings.CLERK_SECRET_KEY}"},
+        error_class=ClerkAPIError,
         **kwargs,
     )
     if response.status_code >= 400:

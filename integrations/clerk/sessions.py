@@ -17,7 +17,8 @@ logger = logging.getLogger(__name__)
 
 ALGORITHM = "RS256"
 SESSION_TOKEN_CATEGORY = "cl_B7d4PD111AAA"  # noqa: S105 (a token type, not a secret)
-CLERK_USER_ID = re.compile(r"^user_[A-Za-z0-9]{1,64}$")
+# Matched with fullmatch; the whole id fits User.clerk_id (64 characters).
+CLERK_USER_ID = re.compile(r"user_[A-Za-z0-9]{1,59}")
 
 
 class InvalidSessionToken(Exception):
@@ -140,7 +141,7 @@ class SessionTokenVerifier:
         allowed_parties = self.config.authorized_parties
         if allowed_parties and claims.get("azp") not in allowed_parties:
             raise InvalidSessionToken("The token was requested by an origin that is not allowed.")
-        if not CLERK_USER_ID.match(str(claims["sub"])):
+        if not CLERK_USER_ID.fullmatch(str(claims["sub"])):
             raise InvalidSessionToken("Not a user session token.")
         if not claims.get("sid"):
             raise InvalidSessionToken("Not a session token.")
