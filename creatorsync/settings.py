@@ -248,6 +248,21 @@ CLERK_SECRET_KEY = env.str("CLERK_SECRET_KEY", default="")
 CLERK_API_TIMEOUT_SECONDS = env.float("CLERK_API_TIMEOUT_SECONDS", default=5.0)
 CLERK_WEBHOOK_SECRET = env.str("CLERK_WEBHOOK_SECRET", default="")
 
+# --- Twitch (Helix) -----------------------------------------------------------------------
+TWITCH_API_URL = env.str("TWITCH_API_URL", default="https://api.twitch.tv/helix").rstrip("/")
+TWITCH_AUTH_URL = env.str("TWITCH_AUTH_URL", default="https://id.twitch.tv/oauth2").rstrip("/")
+TWITCH_CLIENT_ID = env.str("TWITCH_CLIENT_ID", default="")
+TWITCH_CLIENT_SECRET = env.str("TWITCH_CLIENT_SECRET", default="")
+TWITCH_TIMEOUT_SECONDS = env.float("TWITCH_TIMEOUT_SECONDS", default=10.0)
+# Longest wait for a rate-limit reset before giving up (Twitch's bucket refills within a minute).
+TWITCH_MAX_RATE_LIMIT_WAIT_SECONDS = env.float("TWITCH_MAX_RATE_LIMIT_WAIT_SECONDS", default=65.0)
+
+# --- Clips --------------------------------------------------------------------------------
+CLIP_IMPORT_DEFAULT_DAYS = env.int("CLIP_IMPORT_DEFAULT_DAYS", default=30)
+CLIP_IMPORT_WINDOW_DAYS = env.int("CLIP_IMPORT_WINDOW_DAYS", default=7)
+CLIP_MAX_DOWNLOAD_BYTES = env.int("CLIP_MAX_DOWNLOAD_BYTES", default=1024 * 1024 * 1024)
+CLIP_MAX_UPLOAD_BYTES = env.int("CLIP_MAX_UPLOAD_BYTES", default=500 * 1024 * 1024)
+
 # --- Job queue (procrastinate on PostgreSQL) -----------------------------------------
 PROCRASTINATE_WORKER_DEFAULTS = {
     "concurrency": env.int("QUEUE_WORKER_CONCURRENCY", default=4),

@@ -1,0 +1,51 @@
+"""Probe video files with the ffmpeg binary that ships with imageio-ffmpeg."""
+
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import imageio_ffmpeg
+
+PROBE_TIMEOUT_SECONDS = 30
+_DURATION = re.compile(r"Duration: (\d+):(\d{2}):(\d{2}(?:\.\d+)?)")
+_VIDEO_SIZE = re.compile(r"Stream #.*?Video: .*?, (\d{2,5})x(\d{2,5})\b")
+
+
+class NotAVideo(ValueError):
+    """The file has no decodable video stream."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    duration: float
+    width: int
+    height: int
+
+
+def ffmpeg_path() -> str:
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def probe_video(path: Path | str) -> VideoInfo:
+    """Duration and frame size of a video file; raises NotAVideo for anything else."""
+    try:
+        result = subprocess.run(
+            [ffmpeg_path(), "-hide_banner", "-nostdin", "-i", str(path)],
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=PROBE_TIMEOUT_SECONDS,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise NotAVideo("The file could not be read in time.") from exc
+    size = _VIDEO_SIZE.search(result.stderr)
+    duration = _DURATION.search(result.stderr)
+    if not size or not duration:
+        raise NotAVideo("The file is not a video ffmpeg can read.")
+    hours, minutes, seconds = duration.groups()
+    return VideoInfo(
+        duration=int(hours) * 3600 + int(minutes) * 60 + float(seconds),
+        width=int(size.group(1)),
+        height=int(size.group(2)),
+    )

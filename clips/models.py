@@ -1,0 +1,119 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+def clip_media_path(clip: "Clip", filename: str) -> str:
+    return f"clips/{clip.owner_id}/{clip.pk}/{filename}"
+
+
+class Clip(models.Model):
+    class Source(models.TextChoices):
+        TWITCH = "twitch", "Twitch"
+        UPLOAD = "upload", "Upload"
+
+    class MediaStatus(models.TextChoices):
+        NONE = "none", "No file"
+        DOWNLOADING = "downloading", "Downloading"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="clips")
+    source = models.CharField(max_length=10, choices=Source.choices)
+
+    # Helix clip fields (empty for uploads).
+    twitch_clip_id = models.CharField(max_length=128, null=True, blank=True)  # noqa: DJ001 (NULL for uploads: never conflicts)
+    url = models.URLField(max_length=500, blank=True)
+    embed_url = models.URLField(max_length=500, blank=True)
+    broadcaster_id = models.CharField(max_length=32, blank=True)
+    broadcaster_name = models.CharField(max_length=100, blank=True)
+    creator_id = models.CharField(max_length=32, blank=True)
+    creator_name = models.CharField(max_length=100, blank=True)
+    video_id = models.CharField(max_length=32, blank=True)
+    vod_offset = models.IntegerField(null=True, blank=True)
+    game_id = models.CharField(max_length=32, blank=True)
+    language = models.CharField(max_length=16, blank=True)
+    title = models.CharField(max_length=300, blank=True)
+    view_count = models.PositiveIntegerField(default=0)
+    clip_created_at = models.DateTimeField(help_text="When the clip was made (Twitch) or uploaded.")
+    thumbnail_url = models.URLField(max_length=500, blank=True)
+    duration = models.FloatField(default=0, help_text="Seconds, as Twitch reports it.")
+    is_featured = models.BooleanField(default=False)
+
+    # The video file in our storage.
+    media_file = models.FileField(upload_to=clip_media_path, max_length=300, blank=True)
+    media_status = models.CharField(max_length=12, choices=MediaStatus.choices, default=MediaStatus.NONE)
+    media_error = models.TextField(blank=True)
+    media_duration = models.FloatField(null=True, blank=True, help_text="Seconds, probed from the stored file.")
+    media_width = models.PositiveIntegerField(null=True, blank=True)
+    media_height = models.PositiveIntegerField(null=True, blank=True)
+    media_size = models.BigIntegerField(null=True, blank=True)
+    has_portrait = models.BooleanField(default=False, help_text="Twitch offers a native portrait version.")
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            # NULLs are distinct, so uploads never conflict; Twitch clips are unique per owner.
+            models.UniqueConstraint(fields=["owner", "twitch_clip_id"], name="unique_twitch_clip_per_owner"),
+        ]
+        indexes = [
+            models.Index(fields=["owner", "-clip_created_at", "id"], name="clip_owner_created"),
+            models.Index(fields=["owner", "-view_count", "id"], name="clip_owner_views"),
+            models.Index(fields=["owner", "-duration", "id"], name="clip_owner_duration"),
+        ]
+        ordering = ["-clip_created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.title or str(self.pk)
+
+
+class ClipImport(models.Model):
+    """One run importing a user's Twitch clips for a window, resumable from its saved progress."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="clip_imports")
+    since = models.DateTimeField()
+    until = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    error = models.TextField(blank=True)
+    clips_seen = models.PositiveIntegerField(default=0)
+    clips_created = models.PositiveIntegerField(default=0)
+    clips_updated = models.PositiveIntegerField(default=0)
+    pages_fetched = models.PositiveIntegerField(default=0)
+
+    # Progress: everything before `window_start` is done; the window being walked ends at
+    # `window_end`, and `cursor` is the Helix page cursor inside it.
+    window_start = models.DateTimeField(null=True, blank=True)
+    window_end = models.DateTimeField(null=True, blank=True)
+    cursor = models.CharField(max_length=500, blank=True)
+    window_clips = models.PositiveIntegerField(default=0, help_text="Clips received so far in the current window.")
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user"], condition=Q(status__in=["queued", "running"]), name="one_active_clip_import_per_user"
+            ),
+            models.CheckConstraint(condition=Q(since__lt=models.F("until")), name="clip_import_window_not_empty"),
+        ]
+        indexes = [models.Index(fields=["user", "-created_at"], name="clipimport_user_created")]
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Import {self.since:%Y-%m-%d} to {self.until:%Y-%m-%d} ({self.status})"

@@ -1,0 +1,405 @@
+import logging
+import tempfile
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import requests
+from django.conf import settings
+from django.core.files import File
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from accounts.models import TwitchAccount, User
+from clips.media import NotAVideo, VideoInfo, probe_video
+from clips.models import Clip, ClipImport
+from creatorsync.locks import advisory_lock
+from integrations.clerk import backend_api
+from integrations.twitch import TwitchClient, TwitchError
+
+logger = logging.getLogger(__name__)
+
+# Helix returns at most about 1,000 clips per query, whatever the paging.
+HELIX_RESULT_CAP = 1000
+MIN_WINDOW = timedelta(minutes=1)
+DOWNLOAD_SCOPES = {"channel:manage:clips", "editor:manage:clips"}
+DOWNLOAD_CHUNK_BYTES = 1024 * 1024
+
+HELIX_FIELDS = [
+    "url",
+    "embed_url",
+    "broadcaster_id",
+    "broadcaster_name",
+    "creator_id",
+    "creator_name",
+    "video_id",
+    "vod_offset",
+    "game_id",
+    "language",
+    "title",
+    "view_count",
+    "clip_created_at",
+    "thumbnail_url",
+    "duration",
+    "is_featured",
+]
+
+
+class ClipError(Exception):
+    """A clip operation cannot be done; `code` is stable, the message is for people."""
+
+    def __init__(self, message: str, *, code: str):
+        super().__init__(message)
+        self.code = code
+
+
+class ImportAlreadyRunning(ClipError):
+    def __init__(self, running: ClipImport):
+        super().__init__("An import is already running for this account.", code="import_in_progress")
+        self.running = running
+
+
+# --- Import ---------------------------------------------------------------------------------
+
+
+def clip_import_start(*, user: User, since: datetime | None = None, until: datetime | None = None) -> ClipImport:
+    """Record an import of the user's Twitch clips for a window and queue it (on commit)."""
+    from clips.tasks import run_clip_import
+
+    if not TwitchAccount.objects.filter(user=user).exists():
+        raise ClipError("Link your Twitch account first.", code="twitch_not_linked")
+    now = timezone.now()
+    until = min(until or now, now)
+    since = since or until - timedelta(days=settings.CLIP_IMPORT_DEFAULT_DAYS)
+    if since >= until:
+        raise ClipError("`since` must be before `until` (and `until` not in the future).", code="invalid_window")
+    try:
+        with transaction.atomic():
+            clip_import = ClipImport.objects.create(user=user, since=since, until=until)
+            run_clip_import.defer(clip_import_id=str(clip_import.pk))
+    except IntegrityError as exc:
+        running = ClipImport.objects.filter(user=user, status__in=ClipImport.ACTIVE_STATUSES).first()
+        if running is None:
+            raise
+        raise ImportAlreadyRunning(running) from exc
+    return clip_import
+
+
+def clip_import_resume(*, clip_import: ClipImport) -> bool:
+    """Queue a failed import again; it continues from its saved progress. False if not resumable."""
+    from clips.tasks import run_clip_import
+
+    try:
+        with transaction.atomic():
+            resumed = ClipImport.objects.filter(pk=clip_import.pk, status=ClipImport.Status.FAILED).update(
+                status=ClipImport.Status.QUEUED, error="", finished_at=None
+            )
+            if resumed:
+                run_clip_import.defer(clip_import_id=str(clip_import.pk))
+    except IntegrityError:
+        return False  # another import of this user is active
+    return bool(resumed)
+
+
+def clip_import_run(*, clip_import_id: str, client: TwitchClient | None = None) -> ClipImport:
+    """Walk the import's window through Helix, one bulk upsert per page, saving progress as it goes.
+
+    Safe to run again after a crash: it resumes from the saved window and cursor. Two runs of
+    the same import (a retried job, a second backfill) never overlap: the second returns at once.
+    """
+    with advisory_lock(f"clip-import:{clip_import_id}") as acquired:
+        if not acquired:
+            return ClipImport.objects.get(pk=clip_import_id)
+        return _run_claimed(clip_import_id, client)
+
+
+def _run_claimed(clip_import_id: str, client: TwitchClient | None) -> ClipImport:
+    claimed = ClipImport.objects.filter(pk=clip_import_id, status__in=ClipImport.ACTIVE_STATUSES).update(
+        status=ClipImport.Status.RUNNING
+    )
+    clip_import = ClipImport.objects.select_related("user__twitch_account").get(pk=clip_import_id)
+    if not claimed:
+        return clip_import  # finished or failed meanwhile
+    if clip_import.started_at is None:
+        clip_import.started_at = timezone.now()
+    try:
+        _walk_windows(clip_import, client or TwitchClient())
+    except (TwitchError, TwitchAccount.DoesNotExist) as exc:
+        message = str(exc) if isinstance(exc, TwitchError) else "The Twitch account was unlinked."
+        logger.warning("Clip import %s failed: %s", clip_import.pk, message)
+        _finish(clip_import, status=ClipImport.Status.FAILED, error=message)
+        return clip_import
+    _finish(clip_import, status=ClipImport.Status.SUCCEEDED, error="")
+    return clip_import
+
+
+def _walk_windows(clip_import: ClipImport, client: TwitchClient) -> None:
+    broadcaster_id = clip_import.user.twitch_account.twitch_user_id
+    default_window = timedelta(days=settings.CLIP_IMPORT_WINDOW_DAYS)
+    if clip_import.window_start is None:
+        clip_import.window_start = clip_import.since
+        clip_import.window_end = min(clip_import.since + default_window, clip_import.until)
+        clip_import.window_clips = 0
+
+    while clip_import.window_start < clip_import.until:
+        page = client.get_clips(
+            broadcaster_id=broadcaster_id,
+            started_at=clip_import.window_start,
+            ended_at=clip_import.window_end,
+            after=clip_import.cursor or None,
+        )
+        clip_import.pages_fetched += 1
+        clip_import.window_clips += len(page.clips)
+        window = clip_import.window_end - clip_import.window_start
+        if page.cursor and clip_import.window_clips >= HELIX_RESULT_CAP and window > MIN_WINDOW:
+            # Helix would silently drop the rest of this window: walk its first half instead.
+            clip_import.window_end = clip_import.window_start + window / 2
+            clip_import.cursor = ""
+            clip_import.window_clips = 0
+        else:
+            created, updated = clips_upsert_from_helix(owner=clip_import.user, helix_clips=page.clips)
+            clip_import.clips_seen += len(page.clips)
+            clip_import.clips_created += created
+            clip_import.clips_updated += updated
+            clip_import.cursor = page.cursor or ""
+            if not page.cursor:
+                _advance_window(clip_import, finished_window=window, default_window=default_window)
+        _save_progress(clip_import)
+
+
+def _advance_window(clip_import: ClipImport, *, finished_window: timedelta, default_window: timedelta) -> None:
+    # A sparse window lets the next one grow back towards the default size.
+    sparse = clip_import.window_clips < HELIX_RESULT_CAP // 4
+    next_window = min(finished_window * 2, default_window) if sparse else finished_window
+    clip_import.window_start = clip_import.window_end
+    clip_import.window_end = min(clip_import.window_start + next_window, clip_import.until)
+    clip_import.window_clips = 0
+
+
+def _save_progress(clip_import: ClipImport) -> None:
+    clip_import.save(
+        update_fields=[
+            "started_at",
+            "window_start",
+            "window_end",
+            "window_clips",
+            "cursor",
+            "pages_fetched",
+            "clips_seen",
+            "clips_created",
+            "clips_updated",
+        ]
+    )
+
+
+def _finish(clip_import: ClipImport, *, status: str, error: str) -> None:
+    clip_import.status = status
+    clip_import.error = error
+    clip_import.finished_at = timezone.now()
+    clip_import.save(update_fields=["status", "error", "finished_at", "started_at"])
+
+
+def clips_upsert_from_helix(*, owner: User, helix_clips: list[dict]) -> tuple[int, int]:
+    """Insert or update one page of Helix clips with a single INSERT ... ON CONFLICT. Returns (created, updated)."""
+    by_id = {clip["id"]: clip for clip in helix_clips if clip.get("id")}  # Helix can repeat a clip
+    if not by_id:
+        return 0, 0
+    existing = set(Clip.objects.filter(owner=owner, twitch_clip_id__in=by_id).values_list("twitch_clip_id", flat=True))
+    Clip.objects.bulk_create(
+        [_clip_from_helix(owner, helix_clip) for helix_clip in by_id.values()],
+        update_conflicts=True,
+        unique_fields=["owner", "twitch_clip_id"],
+        update_fields=[*HELIX_FIELDS, "updated_at"],
+    )
+    return len(by_id) - len(existing), len(existing)
+
+
+def _clip_from_helix(owner: User, data: dict) -> Clip:
+    return Clip(
+        owner=owner,
+        source=Clip.Source.TWITCH,
+        twitch_clip_id=str(data["id"])[:128],
+        url=data.get("url") or "",
+        embed_url=data.get("embed_url") or "",
+        broadcaster_id=str(data.get("broadcaster_id") or ""),
+        broadcaster_name=(data.get("broadcaster_name") or "")[:100],
+        creator_id=str(data.get("creator_id") or ""),
+        creator_name=(data.get("creator_name") or "")[:100],
+        video_id=str(data.get("video_id") or ""),
+        vod_offset=data.get("vod_offset"),
+        game_id=str(data.get("game_id") or ""),
+        language=(data.get("language") or "")[:16],
+        title=(data.get("title") or "")[:300],
+        view_count=max(int(data.get("view_count") or 0), 0),
+        clip_created_at=parse_datetime(data.get("created_at") or "") or timezone.now(),
+        thumbnail_url=data.get("thumbnail_url") or "",
+        duration=float(data.get("duration") or 0),
+        is_featured=bool(data.get("is_featured")),
+    )
+
+
+# --- Media ----------------------------------------------------------------------------------
+
+
+def clip_media_fetch_request(*, clip: Clip) -> Clip:
+    """Queue the download of a Twitch clip's video (on commit). Idempotent while a download is running."""
+    from clips.tasks import fetch_clip_media
+
+    if clip.source != Clip.Source.TWITCH:
+        raise ClipError("Only Twitch clips are downloaded; uploads already have their file.", code="not_a_twitch_clip")
+    with transaction.atomic():
+        started = (
+            Clip.objects.filter(pk=clip.pk)
+            .exclude(media_status=Clip.MediaStatus.DOWNLOADING)
+            .update(media_status=Clip.MediaStatus.DOWNLOADING, media_error="")
+        )
+        if started:
+            fetch_clip_media.defer(clip_id=str(clip.pk))
+    clip.refresh_from_db()
+    return clip
+
+
+def clip_media_fetch(*, clip_id: str, client: TwitchClient | None = None) -> Clip:
+    """Download a clip's video from Twitch into storage. Every failure becomes a clear `media_error`."""
+    clip = Clip.objects.select_related("owner__twitch_account").get(pk=clip_id)
+    try:
+        download = _clip_download_urls(clip, client or TwitchClient())
+        url = download.get("landscape_download_url") or download.get("portrait_download_url")
+        if not url:
+            raise ClipError("Twitch offers no downloadable file for this clip.", code="no_download_url")
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "clip.mp4"
+            _download(url, path)
+            _store_media(clip, path, info=_probe(path), name=f"{clip.twitch_clip_id or clip.pk}.mp4")
+        clip.has_portrait = bool(download.get("portrait_download_url"))
+        clip.save(update_fields=["has_portrait"])
+    except ClipError as exc:
+        logger.info("Media download for clip %s failed: %s", clip.pk, exc)
+        Clip.objects.filter(pk=clip.pk).update(media_status=Clip.MediaStatus.FAILED, media_error=str(exc))
+        clip.refresh_from_db()
+    return clip
+
+
+def _clip_download_urls(clip: Clip, client: TwitchClient) -> dict:
+    try:
+        twitch_account = clip.owner.twitch_account
+    except TwitchAccount.DoesNotExist as exc:
+        raise ClipError("Link your Twitch account first.", code="twitch_not_linked") from exc
+    try:
+        token = backend_api.get_oauth_access_token(clip.owner.clerk_id, "oauth_twitch")
+    except backend_api.ClerkAPIError as exc:
+        raise ClipError(
+            f"Could not get your Twitch authorization from Clerk ({exc.code}). Reconnect Twitch and try again.",
+            code="twitch_token_unavailable",
+        ) from exc
+    scopes = set(token.get("scopes") or [])
+    if not scopes & DOWNLOAD_SCOPES:
+        raise ClipError(
+            "Twitch did not grant clip downloads: reconnect Twitch allowing the channel:manage:clips permission.",
+            code="missing_scope",
+        )
+    try:
+        return client.get_clip_downloads(
+            user_token=token["token"],
+            editor_id=twitch_account.twitch_user_id,
+            broadcaster_id=clip.broadcaster_id or twitch_account.twitch_user_id,
+            clip_id=clip.twitch_clip_id,
+        )
+    except TwitchError as exc:
+        if exc.code == "forbidden":
+            raise ClipError(
+                "Twitch refused the download: you are not the broadcaster or an editor of this channel.",
+                code="not_an_editor",
+            ) from exc
+        raise ClipError(f"Twitch download failed: {exc}", code=exc.code or "twitch_error") from exc
+
+
+def _download(url: str, path: Path) -> None:
+    limit = settings.CLIP_MAX_DOWNLOAD_BYTES
+    try:
+        with requests.get(url, stream=True, timeout=settings.TWITCH_TIMEOUT_SECONDS) as response:
+            if response.status_code != 200:
+                raise ClipError(
+                    f"The download link answered HTTP {response.status_code}; it may have expired. Try again.",
+                    code="download_failed",
+                )
+            if int(response.headers.get("Content-Length") or 0) > limit:
+                raise ClipError(f"The clip is larger than the {limit // 2**20} MB limit.", code="too_large")
+            received = 0
+            with path.open("wb") as target:
+                for chunk in response.iter_content(DOWNLOAD_CHUNK_BYTES):
+                    received += len(chunk)
+                    if received > limit:
+                        raise ClipError(f"The clip is larger than the {limit // 2**20} MB limit.", code="too_large")
+                    target.write(chunk)
+    except requests.RequestException as exc:
+        raise ClipError(f"The download failed ({type(exc).__name__}). Try again.", code="download_failed") from exc
+
+
+def _probe(path: Path) -> VideoInfo:
+    try:
+        return probe_video(path)
+    except NotAVideo as exc:
+        raise ClipError("The file is not a video we can read.", code="not_a_video") from exc
+
+
+def _store_media(clip: Clip, path: Path, *, info: VideoInfo, name: str) -> None:
+    old_name = clip.media_file.name
+    with path.open("rb") as source:
+        clip.media_file.save(name, File(source), save=False)
+    clip.media_status = Clip.MediaStatus.READY
+    clip.media_error = ""
+    clip.media_duration = info.duration
+    clip.media_width = info.width
+    clip.media_height = info.height
+    clip.media_size = path.stat().st_size
+    if clip._state.adding:
+        clip.save()
+        return
+    clip.save(
+        update_fields=[
+            "media_file",
+            "media_status",
+            "media_error",
+            "media_duration",
+            "media_width",
+            "media_height",
+            "media_size",
+        ]
+    )
+    if old_name and old_name != clip.media_file.name:
+        clip.media_file.storage.delete(old_name)
+
+
+# --- Uploads and deletion ---------------------------------------------------------------------
+
+
+def clip_upload_create(*, owner: User, upload: UploadedFile, title: str = "") -> Clip:
+    """Create an `upload` clip from a video file, after checking it really is a video within the size limit."""
+    limit = settings.CLIP_MAX_UPLOAD_BYTES
+    if upload.size > limit:
+        raise ClipError(f"The file is larger than the {limit // 2**20} MB limit.", code="too_large")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "upload"
+        with path.open("wb") as target:
+            for chunk in upload.chunks():
+                target.write(chunk)
+        info = _probe(path)
+        clip = Clip(
+            owner=owner,
+            source=Clip.Source.UPLOAD,
+            title=(title or Path(upload.name or "").stem)[:300],
+            clip_created_at=timezone.now(),
+            duration=round(info.duration, 1),
+        )
+        _store_media(clip, path, info=info, name=f"{clip.pk}{Path(upload.name or '').suffix.lower()[:8] or '.mp4'}")
+    return clip
+
+
+def clip_delete(*, clip: Clip) -> None:
+    """Delete a clip and, once the deletion is committed, its file."""
+    name, storage = clip.media_file.name, clip.media_file.storage
+    clip.delete()
+    if name:
+        transaction.on_commit(lambda: storage.delete(name))
