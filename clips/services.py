@@ -1,5 +1,6 @@
 import logging
 import tempfile
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -63,8 +64,13 @@ class ImportAlreadyRunning(ClipError):
 # --- Import ---------------------------------------------------------------------------------
 
 
-def clip_import_start(*, user: User, since: datetime | None = None, until: datetime | None = None) -> ClipImport:
-    """Record an import of the user's Twitch clips for a window and queue it (on commit)."""
+def clip_import_start(
+    *, user: User, since: datetime | None = None, until: datetime | None = None, enqueue: bool = True
+) -> ClipImport:
+    """Record an import of the user's Twitch clips for a window and queue it (on commit).
+
+    With `enqueue=False` the caller runs it (the backfill command does, in-process).
+    """
     from clips.tasks import run_clip_import
 
     if not TwitchAccount.objects.filter(user=user).exists():
@@ -77,7 +83,8 @@ def clip_import_start(*, user: User, since: datetime | None = None, until: datet
     try:
         with transaction.atomic():
             clip_import = ClipImport.objects.create(user=user, since=since, until=until)
-            run_clip_import.defer(clip_import_id=str(clip_import.pk))
+            if enqueue:
+                run_clip_import.defer(clip_import_id=str(clip_import.pk))
     except IntegrityError as exc:
         running = ClipImport.objects.filter(user=user, status__in=ClipImport.ACTIVE_STATUSES).first()
         if running is None:
@@ -86,8 +93,11 @@ def clip_import_start(*, user: User, since: datetime | None = None, until: datet
     return clip_import
 
 
-def clip_import_resume(*, clip_import: ClipImport) -> bool:
-    """Queue a failed import again; it continues from its saved progress. False if not resumable."""
+def clip_import_resume(*, clip_import: ClipImport, enqueue: bool = True) -> bool:
+    """Queue a failed import again; it continues from its saved progress. False if not resumable.
+
+    With `enqueue=False` the caller runs it.
+    """
     from clips.tasks import run_clip_import
 
     try:
@@ -95,14 +105,19 @@ def clip_import_resume(*, clip_import: ClipImport) -> bool:
             resumed = ClipImport.objects.filter(pk=clip_import.pk, status=ClipImport.Status.FAILED).update(
                 status=ClipImport.Status.QUEUED, error="", finished_at=None
             )
-            if resumed:
+            if resumed and enqueue:
                 run_clip_import.defer(clip_import_id=str(clip_import.pk))
     except IntegrityError:
         return False  # another import of this user is active
     return bool(resumed)
 
 
-def clip_import_run(*, clip_import_id: str, client: TwitchClient | None = None) -> ClipImport:
+def clip_import_run(
+    *,
+    clip_import_id: str,
+    client: TwitchClient | None = None,
+    on_progress: Callable[[ClipImport], None] | None = None,
+) -> ClipImport:
     """Walk the import's window through Helix, one bulk upsert per page, saving progress as it goes.
 
     Safe to run again after a crash: it resumes from the saved window and cursor. Two runs of
@@ -111,10 +126,12 @@ def clip_import_run(*, clip_import_id: str, client: TwitchClient | None = None) 
     with advisory_lock(f"clip-import:{clip_import_id}") as acquired:
         if not acquired:
             return ClipImport.objects.get(pk=clip_import_id)
-        return _run_claimed(clip_import_id, client)
+        return _run_claimed(clip_import_id, client, on_progress)
 
 
-def _run_claimed(clip_import_id: str, client: TwitchClient | None) -> ClipImport:
+def _run_claimed(
+    clip_import_id: str, client: TwitchClient | None, on_progress: Callable[[ClipImport], None] | None
+) -> ClipImport:
     claimed = ClipImport.objects.filter(pk=clip_import_id, status__in=ClipImport.ACTIVE_STATUSES).update(
         status=ClipImport.Status.RUNNING
     )
@@ -124,7 +141,7 @@ def _run_claimed(clip_import_id: str, client: TwitchClient | None) -> ClipImport
     if clip_import.started_at is None:
         clip_import.started_at = timezone.now()
     try:
-        _walk_windows(clip_import, client or TwitchClient())
+        _walk_windows(clip_import, client or TwitchClient(), on_progress or (lambda _: None))
     except (TwitchError, TwitchAccount.DoesNotExist) as exc:
         message = str(exc) if isinstance(exc, TwitchError) else "The Twitch account was unlinked."
         logger.warning("Clip import %s failed: %s", clip_import.pk, message)
@@ -134,7 +151,7 @@ def _run_claimed(clip_import_id: str, client: TwitchClient | None) -> ClipImport
     return clip_import
 
 
-def _walk_windows(clip_import: ClipImport, client: TwitchClient) -> None:
+def _walk_windows(clip_import: ClipImport, client: TwitchClient, on_progress: Callable[[ClipImport], None]) -> None:
     broadcaster_id = clip_import.user.twitch_account.twitch_user_id
     default_window = timedelta(days=settings.CLIP_IMPORT_WINDOW_DAYS)
     if clip_import.window_start is None:
@@ -166,6 +183,7 @@ def _walk_windows(clip_import: ClipImport, client: TwitchClient) -> None:
             if not page.cursor:
                 _advance_window(clip_import, finished_window=window, default_window=default_window)
         _save_progress(clip_import)
+        on_progress(clip_import)
 
 
 def _advance_window(clip_import: ClipImport, *, finished_window: timedelta, default_window: timedelta) -> None:

@@ -41,7 +41,11 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
             code="validation_error", message="The request has invalid fields.", details=_as_dict(exc.detail)
         )
     else:
-        response.data = error_body(code=_first_code(exc), message=_first_message(exc.detail))
+        detail = exc.detail
+        # Extra keys beside "detail" (e.g. the id of a conflicting row) travel in `details`.
+        extra = {key: value for key, value in detail.items() if key != "detail"} if isinstance(detail, dict) else {}
+        message = detail.get("detail", detail) if isinstance(detail, dict) else detail
+        response.data = error_body(code=_first_code(exc), message=_first_message(message), details=extra or None)
     return response
 
 
@@ -77,6 +81,25 @@ class ErrorSerializer(serializers.Serializer):
 
 
 ERROR_RESPONSE = OpenApiResponse(ErrorSerializer, description="The shared error shape.")
+
+
+class BadRequest(exceptions.APIException):
+    """A request the service layer refused; raise with a specific `code`."""
+
+    status_code = 400
+    default_code = "bad_request"
+    default_detail = "The request cannot be done."
+
+
+class PayloadTooLarge(BadRequest):
+    status_code = 413
+    default_code = "too_large"
+
+
+class ConflictError(exceptions.APIException):
+    status_code = 409
+    default_code = "conflict"
+    default_detail = "The request conflicts with the current state."
 
 
 class Pagination(PageNumberPagination):

@@ -1,8 +1,11 @@
+from django.conf import settings
+from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import urls as accounts_urls
+from clips import urls as clips_urls
 from creatorsync import views
 
 admin.site.site_header = "CreatorSync admin"
@@ -11,6 +14,7 @@ admin.site.index_title = "Clips, users and render jobs"
 
 api_urlpatterns = [
     *accounts_urls.api_urlpatterns,
+    *clips_urls.api_urlpatterns,
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]
@@ -27,3 +31,7 @@ urlpatterns = [
     path("api/", include(api_urlpatterns)),
     path("webhooks/", include(webhook_urlpatterns)),
 ]
+
+if settings.DEBUG and settings.STORAGE_BACKEND == "local":
+    # Local media for `make run`; production serves files from S3 or signed links.
+    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

@@ -1,0 +1,75 @@
+from datetime import timedelta
+
+from django.contrib import admin, messages
+from django.db.models import Max, Min
+
+from accounts.models import User
+from clips import services
+from clips.models import Clip, ClipImport
+
+
+@admin.register(Clip)
+class ClipAdmin(admin.ModelAdmin):
+    list_display = ("title", "owner", "source", "view_count", "duration", "clip_created_at", "media_status")
+    list_filter = ("source", "media_status", "is_featured", "has_portrait", "clip_created_at", "game_id")
+    search_fields = ("title", "creator_name", "broadcaster_name", "twitch_clip_id", "owner__email", "owner__clerk_id")
+    list_select_related = ("owner",)
+    raw_id_fields = ("owner",)
+    date_hierarchy = "clip_created_at"
+    ordering = ("-clip_created_at",)
+    readonly_fields = (
+        "id",
+        "created_at",
+        "updated_at",
+        "media_duration",
+        "media_width",
+        "media_height",
+        "media_size",
+        "has_portrait",
+    )
+    actions = ["refetch_media", "reimport"]
+
+    @admin.action(description="Re-fetch media from Twitch")
+    def refetch_media(self, request, queryset):
+        queued = 0
+        for clip in queryset.filter(source=Clip.Source.TWITCH):
+            services.clip_media_fetch_request(clip=clip)
+            queued += 1
+        self.message_user(request, f"Queued {queued} media download(s); uploads were skipped.")
+
+    @admin.action(description="Re-import these clips' metadata from Twitch")
+    def reimport(self, request, queryset):
+        windows = {
+            row["owner"]: (row["first"], row["last"] + timedelta(seconds=1))
+            for row in queryset.filter(source=Clip.Source.TWITCH)
+            .values("owner")
+            .annotate(first=Min("clip_created_at"), last=Max("clip_created_at"))
+        }
+        for owner in User.objects.filter(pk__in=windows):
+            since, until = windows[owner.pk]
+            try:
+                services.clip_import_start(user=owner, since=since, until=until)
+            except services.ClipError as exc:
+                self.message_user(request, f"{owner}: {exc}", level=messages.WARNING)
+            else:
+                self.message_user(request, f"{owner}: import queued.")
+
+
+@admin.register(ClipImport)
+class ClipImportAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "user", "status", "since", "until", "clips_seen", "clips_created", "error")
+    list_filter = ("status", "created_at")
+    search_fields = ("user__email", "user__clerk_id", "id")
+    list_select_related = ("user",)
+    raw_id_fields = ("user",)
+    readonly_fields = [field.name for field in ClipImport._meta.fields]
+    actions = ["resume"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Resume failed imports from where they stopped")
+    def resume(self, request, queryset):
+        resumed = sum(services.clip_import_resume(clip_import=clip_import) for clip_import in queryset)
+        skipped = queryset.count() - resumed
+        self.message_user(request, f"Resumed {resumed} import(s); {skipped} skipped (not failed, or one is running).")

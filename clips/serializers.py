@@ -1,0 +1,83 @@
+from rest_framework import serializers
+
+from clips.models import Clip, ClipImport
+
+
+class ClipSerializer(serializers.ModelSerializer):
+    media_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Clip
+        fields = [
+            "id",
+            "source",
+            "twitch_clip_id",
+            "title",
+            "url",
+            "embed_url",
+            "thumbnail_url",
+            "broadcaster_id",
+            "broadcaster_name",
+            "creator_id",
+            "creator_name",
+            "video_id",
+            "vod_offset",
+            "game_id",
+            "language",
+            "view_count",
+            "duration",
+            "is_featured",
+            "clip_created_at",
+            "media_status",
+            "media_error",
+            "media_duration",
+            "media_width",
+            "media_height",
+            "media_size",
+            "media_url",
+            "has_portrait",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_media_url(self, clip: Clip) -> str | None:
+        if clip.media_status != Clip.MediaStatus.READY or not clip.media_file:
+            return None
+        return clip.media_file.url
+
+
+class ClipUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="A video file (MP4, MOV, WebM…).")
+    title = serializers.CharField(max_length=300, required=False, allow_blank=True)
+
+
+class ClipImportSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ClipImport
+        fields = [
+            "id",
+            "status",
+            "since",
+            "until",
+            "clips_seen",
+            "clips_created",
+            "clips_updated",
+            "pages_fetched",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+
+class ClipImportRequestSerializer(serializers.Serializer):
+    since = serializers.DateTimeField(required=False, help_text="Default: `until` minus 30 days.")
+    until = serializers.DateTimeField(required=False, help_text="Default: now.")
+
+    def validate(self, attrs):
+        since, until = attrs.get("since"), attrs.get("until")
+        if since and until and since >= until:
+            raise serializers.ValidationError({"since": "Must be before `until`."})
+        return attrs
