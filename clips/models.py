@@ -52,6 +52,9 @@ class Clip(models.Model):
     media_height = models.PositiveIntegerField(null=True, blank=True)
     media_size = models.BigIntegerField(null=True, blank=True)
     has_portrait = models.BooleanField(default=False, help_text="Twitch offers a native portrait version.")
+    portrait_file = models.FileField(
+        upload_to=clip_media_path, max_length=300, blank=True, help_text="The native portrait version, if any."
+    )
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -263,6 +263,33 @@ CLIP_IMPORT_WINDOW_DAYS = env.int("CLIP_IMPORT_WINDOW_DAYS", default=7)
 CLIP_MAX_DOWNLOAD_BYTES = env.int("CLIP_MAX_DOWNLOAD_BYTES", default=1024 * 1024 * 1024)
 CLIP_MAX_UPLOAD_BYTES = env.int("CLIP_MAX_UPLOAD_BYTES", default=500 * 1024 * 1024)
 
+# --- Renders ----------------------------------------------------------------------------------
+REMOTION_REGION = env.str("REMOTION_REGION", default="")
+REMOTION_FUNCTION_NAME = env.str("REMOTION_FUNCTION_NAME", default="")
+REMOTION_SERVE_URL = env.str("REMOTION_SERVE_URL", default="")
+REMOTION_WEBHOOK_SECRET = env.str("REMOTION_WEBHOOK_SECRET", default="")
+REMOTION_CONFIGURED = bool(REMOTION_REGION and REMOTION_FUNCTION_NAME and REMOTION_SERVE_URL)
+# `remotion_lambda` in production; `local` renders with ffmpeg in the worker, no AWS needed.
+RENDER_BACKEND = env.str("RENDER_BACKEND", default="remotion_lambda" if REMOTION_CONFIGURED else "local")
+if RENDER_BACKEND not in ("remotion_lambda", "local"):
+    raise ImproperlyConfigured(f"RENDER_BACKEND must be 'remotion_lambda' or 'local', not {RENDER_BACKEND!r}.")
+if RENDER_BACKEND == "remotion_lambda" and not LOCAL and not (REMOTION_CONFIGURED and REMOTION_WEBHOOK_SECRET):
+    raise ImproperlyConfigured(
+        "RENDER_BACKEND=remotion_lambda needs REMOTION_REGION, REMOTION_FUNCTION_NAME, REMOTION_SERVE_URL "
+        "and REMOTION_WEBHOOK_SECRET."
+    )
+RENDER_MAX_CONCURRENT = env.int("RENDER_MAX_CONCURRENT", default=10)
+RENDER_MAX_SECONDS = env.int("RENDER_MAX_SECONDS", default=90)
+RENDER_MAX_DISPATCH_ATTEMPTS = env.int("RENDER_MAX_DISPATCH_ATTEMPTS", default=5)
+RENDER_DEADLINE_MINUTES = env.int("RENDER_DEADLINE_MINUTES", default=30)
+# Poll Remotion for a rendering job with no webhook after this long, then at most this often.
+RENDER_POLL_AFTER_SECONDS = env.int("RENDER_POLL_AFTER_SECONDS", default=120)
+RENDER_POLL_INTERVAL_SECONDS = env.int("RENDER_POLL_INTERVAL_SECONDS", default=60)
+# A dispatch that has not recorded a render id after this long is assumed dead and re-queued.
+RENDER_DISPATCH_TIMEOUT_SECONDS = env.int("RENDER_DISPATCH_TIMEOUT_SECONDS", default=300)
+SIGNED_MEDIA_MAX_AGE_SECONDS = env.int("SIGNED_MEDIA_MAX_AGE_SECONDS", default=6 * 3600)
+RENDER_FONT_FILE = env.str("RENDER_FONT_FILE", default="")
+
 # --- Job queue (procrastinate on PostgreSQL) -----------------------------------------
 PROCRASTINATE_WORKER_DEFAULTS = {
     "concurrency": env.int("QUEUE_WORKER_CONCURRENCY", default=4),

@@ -7,6 +7,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from accounts import urls as accounts_urls
 from clips import urls as clips_urls
 from creatorsync import views
+from creatorsync.signed_media import signed_media
+from renders import urls as renders_urls
 
 admin.site.site_header = "CreatorSync admin"
 admin.site.site_title = "CreatorSync admin"
@@ -15,6 +17,7 @@ admin.site.index_title = "Clips, users and render jobs"
 api_urlpatterns = [
     *accounts_urls.api_urlpatterns,
     *clips_urls.api_urlpatterns,
+    *renders_urls.api_urlpatterns,
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]
@@ -23,6 +26,7 @@ api_urlpatterns = [
 # with a redirect, and senders drop the body on redirects.
 webhook_urlpatterns = [
     *accounts_urls.webhook_urlpatterns,
+    *renders_urls.webhook_urlpatterns,
 ]
 
 urlpatterns = [
@@ -30,6 +34,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include(api_urlpatterns)),
     path("webhooks/", include(webhook_urlpatterns)),
+    path("signed-media/<str:token>/", signed_media, name="signed-media"),
 ]
 
 if settings.DEBUG and settings.STORAGE_BACKEND == "local":

@@ -1,0 +1,110 @@
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib import admin
+from django.db.models import Q
+from django.utils import timezone
+
+from renders import services
+from renders.models import RenderEvent, RenderJob, RenderPreset
+
+Source = RenderEvent.Source
+
+
+@admin.register(RenderPreset)
+class RenderPresetAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "slug",
+        "composition_id",
+        "width",
+        "height",
+        "fps",
+        "codec",
+        "is_active",
+        "feature_flag_key",
+    )
+    list_filter = ("is_active", "codec")
+    search_fields = ("name", "slug", "composition_id")
+    prepopulated_fields = {"slug": ("name",)}
+
+
+class StuckFilter(admin.SimpleListFilter):
+    """Non-final jobs older than a render should take: the ones staff must look at."""
+
+    title = "stuck"
+    parameter_name = "stuck"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Stuck")]
+
+    def queryset(self, request, queryset):
+        if self.value() != "yes":
+            return queryset
+        now = timezone.now()
+        expected = timedelta(seconds=settings.RENDER_POLL_AFTER_SECONDS)
+        return queryset.filter(status__in=RenderJob.ACTIVE).filter(
+            Q(status=RenderJob.Status.QUEUED, created_at__lt=now - expected)
+            | Q(status=RenderJob.Status.RENDERING, dispatched_at__lt=now - expected)
+            | Q(deadline_at__lt=now)
+        )
+
+
+class RenderEventInline(admin.TabularInline):
+    model = RenderEvent
+    extra = 0
+    can_delete = False
+    fields = ("created_at", "kind", "source", "payload")
+    readonly_fields = fields
+    ordering = ("created_at", "id")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(RenderJob)
+class RenderJobAdmin(admin.ModelAdmin):
+    list_display = ("id", "owner", "clip", "preset", "backend", "status", "progress", "failure_reason", "created_at")
+    list_filter = (StuckFilter, "status", "backend", "failure_reason", "preset", "created_at")
+    search_fields = ("=id", "remotion_render_id", "owner__email", "owner__clerk_id", "clip__title", "=clip__id")
+    list_select_related = ("owner", "clip", "preset")
+    raw_id_fields = ("owner", "clip")
+    date_hierarchy = "created_at"
+    inlines = [RenderEventInline]
+    readonly_fields = [field.name for field in RenderJob._meta.fields]
+    actions = ["repoll", "retry", "cancel", "mark_failed"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Re-poll the backend now")
+    def repoll(self, request, queryset):
+        results = [services.render_poll(job=job, source=Source.ADMIN) for job in queryset.select_related("preset")]
+        self._report(request, "Re-polled", results)
+
+    @admin.action(description="Retry (failed or cancelled jobs)")
+    def retry(self, request, queryset):
+        self._report(request, "Retried", [services.render_job_retry(job=job, source=Source.ADMIN) for job in queryset])
+
+    @admin.action(description="Cancel")
+    def cancel(self, request, queryset):
+        self._report(
+            request, "Cancelled", [services.render_job_cancel(job=job, source=Source.ADMIN) for job in queryset]
+        )
+
+    @admin.action(description="Mark failed")
+    def mark_failed(self, request, queryset):
+        results = [
+            services.render_mark_failed(
+                job=job,
+                source=Source.ADMIN,
+                reason=RenderJob.FailureReason.ERROR,
+                message=f"Marked failed by {request.user}.",
+            )
+            for job in queryset
+        ]
+        self._report(request, "Marked failed", results)
+
+    def _report(self, request, verb: str, results: list) -> None:
+        done = sum(1 for result in results if result not in (False, "not_dispatched", "poll_failed"))
+        self.message_user(request, f"{verb} {done} of {len(results)} job(s); the others were not in a state for it.")

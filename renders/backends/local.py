@@ -1,0 +1,185 @@
+"""Render with ffmpeg in the worker: real H.264 MP4s of every layout, no AWS account needed."""
+
+import logging
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files import File
+
+from clips.media import ffmpeg_path
+from renders.backends import DispatchError, Progress, Started
+from renders.layout import Rect, even, output_size
+from renders.models import RenderJob
+
+logger = logging.getLogger(__name__)
+
+FONT_CANDIDATES = (
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/System/Library/Fonts/Supplemental/Arial Bold.ttf",
+)
+PROGRESS_EVERY_SECONDS = 1.0
+RENDER_TIMEOUT_SECONDS = 30 * 60
+
+
+class LocalBackend:
+    """`start` queues the render on our own queue; the worker reports through the services."""
+
+    def start(self, job: RenderJob) -> Started:
+        from renders.tasks import render_locally
+
+        render_locally.defer(job_id=str(job.pk))
+        return Started(render_id=f"local-{job.pk}")
+
+    def progress(self, job: RenderJob) -> Progress:
+        # The local worker reports progress itself; polling only notices a render that died.
+        return Progress(done=False, progress=job.progress)
+
+
+def render_job_locally(job: RenderJob, *, on_progress) -> None:
+    """Render `job` to an MP4 and attach it as the job's output file. Raises DispatchError on failure."""
+    props = job.input_props
+    clip = job.clip
+    if clip is None or not clip.media_file:
+        raise DispatchError("The clip has no video file to render.", retryable=False)
+    portrait = props.get("layout") == "portrait"
+    source = clip.portrait_file if portrait and clip.portrait_file else clip.media_file
+    width, height = output_size(
+        preset_width=job.preset.width, preset_height=job.preset.height, aspect=props.get("aspect", "9:16")
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        source_path = Path(folder) / "source"
+        with source.open("rb") as remote, source_path.open("wb") as local:
+            shutil.copyfileobj(remote, local)
+        output_path = Path(folder) / "output.mp4"
+        title_path = Path(folder) / "title.txt"
+        # drawtext reads the title from a file, so no user text is ever parsed as filter syntax.
+        title_path.write_text((props.get("title") or "").strip(), encoding="utf-8")
+        command = ffmpeg_command(
+            source=source_path,
+            output=output_path,
+            props=props,
+            width=width,
+            height=height,
+            fps=job.preset.fps,
+            title_file=title_path,
+        )
+        _run(command, duration=float(props["trim_end"]) - float(props["trim_start"]), on_progress=on_progress)
+        with output_path.open("rb") as rendered:
+            job.output_file.save(f"{job.preset.slug}-{job.pk}.mp4", File(rendered), save=True)
+
+
+def ffmpeg_command(
+    *, source: Path, output: Path, props: dict, width: int, height: int, fps: int, title_file: Path
+) -> list[str]:
+    start, end = float(props["trim_start"]), float(props["trim_end"])
+    graph = _filter_graph(props, width=width, height=height, fps=fps, title_file=title_file)
+    return [
+        ffmpeg_path(),
+        "-hide_banner",
+        "-nostdin",
+        "-loglevel",
+        "error",
+        "-ss",
+        f"{start:.3f}",
+        "-t",
+        f"{end - start:.3f}",
+        "-i",
+        str(source),
+        "-filter_complex",
+        graph,
+        "-map",
+        "[out]",
+        "-map",
+        "0:a?",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-movflags",
+        "+faststart",
+        "-progress",
+        "pipe:1",
+        "-y",
+        str(output),
+    ]
+
+
+def _filter_graph(props: dict, *, width: int, height: int, fps: int, title_file: Path) -> str:
+    layout = props.get("layout", "fill")
+    fill = f"scale={width}:{height}:force_original_aspect_ratio=increase,crop={width}:{height}"
+    if layout in ("fill", "portrait"):
+        chains = [f"[0:v]{fill},setsar=1[framed]"]
+    elif layout == "fit_blur":
+        chains = [
+            "[0:v]split=2[bgsrc][fgsrc]",
+            f"[bgsrc]{fill},boxblur=20:2[bg]",
+            f"[fgsrc]scale={width}:{height}:force_original_aspect_ratio=decrease[fg]",
+            "[bg][fg]overlay=(W-w)/2:(H-h)/2,setsar=1[framed]",
+        ]
+    elif layout == "split":
+        facecam_height = even(height * float(props["facecam_share"]))
+        gameplay_height = height - facecam_height
+        chains = [
+            "[0:v]split=2[camsrc][gamesrc]",
+            f"[camsrc]{_crop(Rect.from_spec(props['facecam']))},"
+            f"scale={width}:{facecam_height}:force_original_aspect_ratio=increase,crop={width}:{facecam_height}[cam]",
+            f"[gamesrc]{_crop(Rect.from_spec(props['gameplay']))},"
+            f"scale={width}:{gameplay_height}:force_original_aspect_ratio=increase,crop={width}:{gameplay_height}[game]",
+            "[cam][game]vstack=inputs=2,setsar=1[framed]",
+        ]
+    else:
+        raise DispatchError(f"Unknown layout {layout!r}.", retryable=False)
+    title = (props.get("title") or "").strip()
+    last = f"fps={fps},format=yuv420p"
+    if title and (font := _font_file()):
+        size = max(12, width // 16)
+        last = f"{_drawtext(title_file, font, size)},{last}"
+    elif title:
+        logger.warning("No font found for the title; set RENDER_FONT_FILE. Rendering without it.")
+    chains.append(f"[framed]{last}[out]")
+    return ";".join(chains)
+
+
+def _crop(rect: Rect) -> str:
+    return f"crop=iw*{rect.width:.4f}:ih*{rect.height:.4f}:iw*{rect.x:.4f}:ih*{rect.y:.4f}"
+
+
+def _drawtext(title_file: Path, font: str, size: int) -> str:
+    return (
+        f"drawtext=fontfile='{font}':textfile='{title_file}':expansion=none:fontsize={size}:fontcolor=white:"
+        f"borderw={max(2, size // 12)}:bordercolor=black:x=(w-text_w)/2:y=h*0.08"
+    )
+
+
+def _font_file() -> str | None:
+    for candidate in (settings.RENDER_FONT_FILE, *FONT_CANDIDATES):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    return None
+
+
+def _run(command: list[str], *, duration: float, on_progress) -> None:
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    last_report = 0.0
+    started = time.monotonic()
+    assert process.stdout is not None
+    for line in process.stdout:
+        key, _, value = line.strip().partition("=")
+        if key == "out_time_us" and value.isdigit() and time.monotonic() - last_report >= PROGRESS_EVERY_SECONDS:
+            last_report = time.monotonic()
+            on_progress(min(0.99, int(value) / 1_000_000 / max(duration, 0.001)))
+        if time.monotonic() - started > RENDER_TIMEOUT_SECONDS:
+            process.kill()
+            raise DispatchError("ffmpeg took too long.", retryable=False)
+    stderr = process.stderr.read() if process.stderr else ""
+    if process.wait() != 0:
+        raise DispatchError(f"ffmpeg failed: {stderr.strip()[-500:]}", retryable=False)

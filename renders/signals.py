@@ -1,0 +1,37 @@
+"""`render_transition` announces every state change of a render job; receivers do the side effects."""
+
+import contextlib
+
+import django.dispatch
+from django.db import transaction
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+from procrastinate.exceptions import AlreadyEnqueued
+
+from renders.models import RenderJob
+
+# Sent inside the transaction that made the change, with job_id, old_status, new_status and source.
+render_transition = django.dispatch.Signal()
+
+
+@receiver(post_save, sender=RenderJob, dispatch_uid="renders.queue_dispatch_on_create")
+def queue_dispatch_on_create(sender, instance: RenderJob, created: bool, **kwargs) -> None:
+    if created:
+        from renders.tasks import dispatch_render
+
+        # procrastinate writes the job row in this transaction: a rollback enqueues nothing.
+        dispatch_render.defer(job_id=str(instance.pk))
+
+
+@receiver(render_transition, dispatch_uid="renders.after_transition")
+def after_transition(sender, job_id, old_status: str, new_status: str, source: str, **kwargs) -> None:
+    from renders.tasks import copy_render_output, dispatch_waiting_renders
+
+    if new_status == RenderJob.Status.SUCCEEDED:
+        job = RenderJob.objects.only("output_file", "output_url").get(pk=job_id)
+        if job.output_url and not job.output_file:
+            copy_render_output.defer(job_id=str(job_id))
+    if old_status == RenderJob.Status.RENDERING:
+        # A slot is free: start whoever waits. One such job in the queue is enough.
+        with contextlib.suppress(AlreadyEnqueued), transaction.atomic():
+            dispatch_waiting_renders.configure(queueing_lock="dispatch_waiting_renders").defer()

@@ -1,0 +1,53 @@
+import logging
+
+from procrastinate import RetryStrategy
+from procrastinate.contrib.django import app
+
+from renders import services
+from renders.backends import DispatchError
+from renders.models import RenderEvent, RenderJob
+
+logger = logging.getLogger(__name__)
+
+
+@app.task(queue="renders")
+def dispatch_render(job_id: str) -> None:
+    outcome = services.render_dispatch(job_id=job_id)
+    logger.info("Dispatch of render %s: %s", job_id, outcome)
+
+
+@app.task(queue="renders")
+def dispatch_waiting_renders() -> None:
+    services.renders_dispatch_waiting()
+
+
+@app.task(queue="renders", retry=RetryStrategy(max_attempts=8, exponential_wait=10))
+def copy_render_output(job_id: str) -> None:
+    services.render_output_copy(job_id=job_id)
+
+
+@app.task(queue="local_renders")
+def render_locally(job_id: str) -> None:
+    """The local backend's worker: renders with ffmpeg and reports like a webhook would."""
+    from renders.backends.local import render_job_locally
+
+    job = RenderJob.objects.select_related("clip", "preset").get(pk=job_id)
+    if job.status != RenderJob.Status.RENDERING:
+        return  # cancelled or already finished
+    try:
+        render_job_locally(job, on_progress=lambda value: services.render_mark_progress(job=job, progress=value))
+    except DispatchError as exc:
+        services.render_mark_failed(
+            job=job, source=RenderEvent.Source.WORKER, reason=RenderJob.FailureReason.ERROR, message=str(exc)
+        )
+        return
+    services.render_mark_succeeded(job=job, source=RenderEvent.Source.WORKER)
+
+
+@app.periodic(cron="* * * * *", periodic_id="reconcile_renders")
+@app.task(queue="renders", queueing_lock="reconcile_renders")
+def reconcile_renders(timestamp: int) -> None:
+    """The backstop for lost webhooks, dead dispatches and runaway renders."""
+    report = services.renders_reconcile()
+    if report.polled or report.requeued or report.timed_out:
+        logger.info("Render reconciliation: %s", report)
