@@ -121,7 +121,7 @@ else:
 default_database.update(
     {
         # Tests (pytest-django) never touch the dev database.
-        "TEST": {"NAME": f"{default_database['NAME']}_test"},
+        "TEST": {"NAME": env.str("TEST_DATABASE_NAME", default=f"{default_database['NAME']}_test")},
         "CONN_MAX_AGE": env.int("DJANGO_CONN_MAX_AGE", default=60),
         "CONN_HEALTH_CHECKS": True,
     }
