@@ -1,6 +1,10 @@
+import json
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 from django.db import models
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 
 from accounts.models import TwitchAccount, User, WebhookDelivery
 
@@ -60,13 +64,34 @@ class CreatorSyncUserAdmin(UserAdmin):
         *UserAdmin.fieldsets,
         ("Clerk", {"fields": ("clerk_id", "clerk_username", "image_url", "clerk_updated_at", "profile_synced_at")}),
         ("Deletion", {"fields": ("deleted_at",)}),
+        ("Feature flags", {"fields": ("feature_flags",)}),
     )
 
     def get_readonly_fields(self, request, obj=None):
-        readonly = super().get_readonly_fields(request, obj)
+        readonly = (*super().get_readonly_fields(request, obj), "feature_flags")
         if obj is not None and obj.clerk_id:
             return (*readonly, *CLERK_OWNED_FIELDS)
         return (*readonly, "clerk_updated_at", "profile_synced_at", "deleted_at")
+
+    @admin.display(description="Feature flags they get now")
+    def feature_flags(self, user: User) -> str:
+        from creatorsync.features import user_features
+
+        flags = user_features(user).as_dict()
+        if not flags:
+            return "No flags in use."
+        return format_html_join(
+            mark_safe("<br>"),
+            "<code>{}</code>: {}{}",
+            (
+                (
+                    key,
+                    "on" if flag["enabled"] else "off",
+                    f" — payload {json.dumps(flag['payload'])}" if flag["payload"] else "",
+                )
+                for key, flag in flags.items()
+            ),
+        )
 
     @admin.display(description="Twitch", ordering="twitch_account__login")
     def twitch_login(self, user: User) -> str:

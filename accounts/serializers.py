@@ -29,4 +29,7 @@ class MeSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_features(self, user: User) -> dict:
-        return self.context.get("features", {})
+        """Evaluated feature flags: {key: {enabled, variant, payload}}."""
+        from creatorsync.features import user_features
+
+        return user_features(user).as_dict()

@@ -10,6 +10,7 @@ from django.utils import timezone
 from procrastinate.exceptions import AlreadyEnqueued
 
 from accounts.models import TwitchAccount, User, WebhookDelivery
+from integrations import posthog
 from integrations.clerk import backend_api
 from integrations.clerk.sessions import CLERK_USER_ID
 
@@ -51,6 +52,7 @@ def user_get_or_provision(*, clerk_id: str) -> User:
     if created:
         _fetch_profile_on_first_request(user)
         user.refresh_from_db()
+        _announce_signup(user, source="first_request")
     return user
 
 
@@ -58,7 +60,7 @@ def _fetch_profile_on_first_request(user: User) -> None:
     if not backend_api.is_configured():
         return
     try:
-        clerk_user_upsert(data=backend_api.get_user(user.clerk_id))
+        clerk_user_upsert(data=backend_api.get_user(user.clerk_id), source="first_request")
     except (backend_api.ClerkAPIError, InvalidWebhookPayload) as exc:
         # The user can work without a profile; the queue fills it in later.
         logger.warning("Could not fetch the Clerk profile of %s (%s); queued a retry", user.clerk_id, exc)
@@ -72,11 +74,11 @@ def _fetch_profile_on_first_request(user: User) -> None:
 
 def clerk_profile_sync(*, clerk_id: str) -> UpsertOutcome:
     """Fetch one user's profile from the Clerk Backend API and apply it."""
-    return clerk_user_upsert(data=backend_api.get_user(clerk_id))
+    return clerk_user_upsert(data=backend_api.get_user(clerk_id), source="first_request")
 
 
 @transaction.atomic
-def clerk_user_upsert(*, data: dict, dry_run: bool = False) -> UpsertOutcome:
+def clerk_user_upsert(*, data: dict, dry_run: bool = False, source: str = "webhook") -> UpsertOutcome:
     """Apply a Clerk user object (webhook payload or Backend API) to the local user.
 
     A payload older than the one already applied is ignored, since Clerk delivers
@@ -109,7 +111,17 @@ def clerk_user_upsert(*, data: dict, dry_run: bool = False) -> UpsertOutcome:
     user.profile_synced_at = timezone.now()
     user.save()
     _link_twitch_account(user, _objects(data.get("external_accounts")))
+    if outcome == "created":
+        _announce_signup(user, source=source)
     return outcome
+
+
+def _announce_signup(user: User, *, source: str) -> None:
+    posthog.capture_on_commit(
+        "user signed up",
+        distinct_id=user.clerk_id,
+        properties={"source": source, "has_twitch": TwitchAccount.objects.filter(user=user).exists()},
+    )
 
 
 def _create_or_lock(clerk_id: str) -> tuple[User, bool]:
@@ -160,9 +172,16 @@ def _link_twitch_account(user: User, external_accounts: list[dict]) -> None:
     if not twitch_user_id:
         TwitchAccount.objects.filter(user=user).delete()  # unlinked in Clerk
         return
-    TwitchAccount.objects.update_or_create(
+    previous_id = TwitchAccount.objects.filter(user=user).values_list("twitch_user_id", flat=True).first()
+    account, _ = TwitchAccount.objects.update_or_create(
         user=user, defaults={"twitch_user_id": twitch_user_id, "login": _text(twitch.get("username"), 64)}
     )
+    if previous_id != twitch_user_id:
+        posthog.capture_on_commit(
+            "twitch linked",
+            distinct_id=user.clerk_id,
+            properties={"twitch_user_id": account.twitch_user_id, "twitch_login": account.login},
+        )
 
 
 @transaction.atomic
@@ -172,9 +191,12 @@ def clerk_user_mark_deleted(*, clerk_id: str) -> bool:
     An unknown user gets an inactive row, so a `user.created` delivered late cannot revive them.
     """
     user, _ = User.objects.get_or_create(clerk_id=clerk_id, defaults={"username": clerk_id, "is_active": False})
-    return bool(
+    deleted = bool(
         User.objects.filter(pk=user.pk, deleted_at__isnull=True).update(is_active=False, deleted_at=timezone.now())
     )
+    if deleted:
+        posthog.capture_on_commit("user deleted", distinct_id=clerk_id, properties={})
+    return deleted
 
 
 def _storable_json(value: dict) -> dict:

@@ -16,6 +16,7 @@ from accounts.models import TwitchAccount, User
 from clips.media import NotAVideo, VideoInfo, probe_video
 from clips.models import Clip, ClipImport
 from creatorsync.locks import advisory_lock
+from integrations import posthog
 from integrations.clerk import backend_api
 from integrations.twitch import TwitchClient, TwitchError
 
@@ -216,6 +217,23 @@ def _finish(clip_import: ClipImport, *, status: str, error: str) -> None:
     clip_import.error = error
     clip_import.finished_at = timezone.now()
     clip_import.save(update_fields=["status", "error", "finished_at", "started_at"])
+    succeeded = status == ClipImport.Status.SUCCEEDED
+    posthog.capture_on_commit(
+        "clips imported" if succeeded else "clips import failed",
+        distinct_id=clip_import.user.clerk_id,
+        properties={
+            "import_id": str(clip_import.pk),
+            "clips_seen": clip_import.clips_seen,
+            "clips_created": clip_import.clips_created,
+            "clips_updated": clip_import.clips_updated,
+            "pages": clip_import.pages_fetched,
+            "since": clip_import.since.isoformat(),
+            "until": clip_import.until.isoformat(),
+            "window_days": round((clip_import.until - clip_import.since).total_seconds() / 86400, 2),
+            "duration_seconds": round((clip_import.finished_at - clip_import.started_at).total_seconds(), 3),
+            **({} if succeeded else {"error": error[:200]}),
+        },
+    )
 
 
 def clips_upsert_from_helix(*, owner: User, helix_clips: list[dict]) -> tuple[int, int]:
@@ -296,6 +314,24 @@ def clip_media_fetch(*, clip_id: str, client: TwitchClient | None = None) -> Cli
         logger.info("Media download for clip %s failed: %s", clip.pk, exc)
         Clip.objects.filter(pk=clip.pk).update(media_status=Clip.MediaStatus.FAILED, media_error=str(exc))
         clip.refresh_from_db()
+        posthog.capture_on_commit(
+            "clip media failed",
+            distinct_id=clip.owner.clerk_id,
+            properties={"clip_id": str(clip.pk), "reason": exc.code},
+        )
+        return clip
+    posthog.capture_on_commit(
+        "clip media fetched",
+        distinct_id=clip.owner.clerk_id,
+        properties={
+            "clip_id": str(clip.pk),
+            "duration": clip.media_duration,
+            "width": clip.media_width,
+            "height": clip.media_height,
+            "size_bytes": clip.media_size,
+            "has_portrait": clip.has_portrait,
+        },
+    )
     return clip
 
 

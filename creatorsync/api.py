@@ -96,6 +96,14 @@ class PayloadTooLarge(BadRequest):
     default_code = "too_large"
 
 
+class TooManyRequests(exceptions.APIException):
+    """A usage limit (not the request-rate throttle, which answers `throttled`)."""
+
+    status_code = 429
+    default_code = "limit_reached"
+    default_detail = "A usage limit has been reached."
+
+
 class ConflictError(exceptions.APIException):
     status_code = 409
     default_code = "conflict"

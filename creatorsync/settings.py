@@ -290,6 +290,23 @@ RENDER_DISPATCH_TIMEOUT_SECONDS = env.int("RENDER_DISPATCH_TIMEOUT_SECONDS", def
 SIGNED_MEDIA_MAX_AGE_SECONDS = env.int("SIGNED_MEDIA_MAX_AGE_SECONDS", default=6 * 3600)
 RENDER_FONT_FILE = env.str("RENDER_FONT_FILE", default="")
 
+# --- PostHog (analytics and feature flags) -------------------------------------------------------
+POSTHOG_PROJECT_API_KEY = env.str("POSTHOG_PROJECT_API_KEY", default="")
+POSTHOG_HOST = env.str("POSTHOG_HOST", default="https://us.i.posthog.com").rstrip("/")
+POSTHOG_SECRET_KEY = env.str("POSTHOG_SECRET_KEY", default="")
+# Send in the calling thread instead of batching in the background (tests only).
+POSTHOG_SYNC_MODE = env.bool("POSTHOG_SYNC_MODE", default=False)
+POSTHOG_TIMEOUT_SECONDS = env.float("POSTHOG_TIMEOUT_SECONDS", default=3.0)
+POSTHOG_FLAGS_TIMEOUT_SECONDS = env.float("POSTHOG_FLAGS_TIMEOUT_SECONDS", default=1.0)
+# Flags when PostHog is off or does not answer: {"key": true} or {"key": {"enabled": true, "payload": {...}}}.
+FEATURE_FLAG_DEFAULTS = env.json("FEATURE_FLAG_DEFAULTS", default={})
+if not isinstance(FEATURE_FLAG_DEFAULTS, dict):
+    raise ImproperlyConfigured("FEATURE_FLAG_DEFAULTS must be a JSON object.")
+# Extra flags /api/me/ reports to the frontend, beside the defaults and the preset and limit flags.
+FEATURE_FLAGS_EXPOSED = env.list("FEATURE_FLAGS_EXPOSED", default=[])
+# The flag whose payload limits renders: {"monthly_renders": 30, "max_output_height": 1080}.
+RENDER_LIMITS_FLAG = env.str("RENDER_LIMITS_FLAG", default="render-limits")
+
 # --- Job queue (procrastinate on PostgreSQL) -----------------------------------------
 PROCRASTINATE_WORKER_DEFAULTS = {
     "concurrency": env.int("QUEUE_WORKER_CONCURRENCY", default=4),
@@ -300,6 +317,7 @@ PROCRASTINATE_WORKER_DEFAULTS = {
     "stalled_worker_timeout": 30.0,
 }
 PROCRASTINATE_PERIODIC_DEFAULTS = {"max_delay": 600}
+PROCRASTINATE_ON_APP_READY = "creatorsync.queue.on_app_ready"
 QUEUE_STALLED_AFTER_SECONDS = env.int("QUEUE_STALLED_AFTER_SECONDS", default=60)
 QUEUE_KEEP_FINISHED_JOBS_HOURS = env.int("QUEUE_KEEP_FINISHED_JOBS_HOURS", default=24 * 7)
 

@@ -1,9 +1,17 @@
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from accounts.models import User
+from creatorsync.features import user_features
 from renders.models import RenderPreset
 
 
 def presets_for_user(*, user: User) -> QuerySet[RenderPreset]:
-    """Active presets this user may use. Presets gated by a feature flag are hidden until flags exist."""
-    return RenderPreset.objects.filter(is_active=True, feature_flag_key="").order_by("name")
+    """Active presets this user may use: ungated ones, and gated ones whose feature flag is on for them."""
+    active = RenderPreset.objects.filter(is_active=True)
+    flags = user_features(user)
+    enabled_keys = [
+        key
+        for key in active.exclude(feature_flag_key="").values_list("feature_flag_key", flat=True)
+        if flags.is_enabled(key)
+    ]
+    return active.filter(Q(feature_flag_key="") | Q(feature_flag_key__in=enabled_keys)).order_by("name")

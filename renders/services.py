@@ -18,7 +18,10 @@ from django.utils import timezone
 
 from accounts.models import User
 from clips.models import Clip
+from creatorsync.features import user_features
+from integrations import posthog
 from renders.backends import DispatchError, RateLimited, get_backend
+from renders.layout import output_size
 from renders.models import RenderEvent, RenderJob, RenderPreset
 from renders.signals import render_transition
 
@@ -41,9 +44,20 @@ class RenderError(Exception):
 # --- Creation, cancel, retry ------------------------------------------------------------------
 
 
+class RenderLimitExceeded(RenderError):
+    """The user's plan (the render-limits flag payload) does not allow this render."""
+
+    def __init__(self, message: str, *, code: str, details: dict):
+        super().__init__(message, code=code)
+        self.details = details
+
+
 def render_job_create(*, owner: User, clip: Clip, preset: RenderPreset, input_props: dict) -> RenderJob:
-    """Record a queued job; its dispatch is queued when the transaction commits (post_save signal)."""
+    """Record a queued job, within the user's render limits; its dispatch is queued on commit (post_save)."""
     with transaction.atomic():
+        # Serialises one user's concurrent requests, so two cannot both take the last render of the month.
+        User.objects.select_for_update().filter(pk=owner.pk).first()
+        render_limits_check(owner=owner, preset=preset, aspect=input_props.get("aspect", "9:16"))
         job = RenderJob.objects.create(
             owner=owner,
             clip=clip,
@@ -53,7 +67,49 @@ def render_job_create(*, owner: User, clip: Clip, preset: RenderPreset, input_pr
             deadline_at=timezone.now() + timedelta(minutes=settings.RENDER_DEADLINE_MINUTES),
         )
         _record(job, "created", Source.API, {"preset": preset.slug, "backend": job.backend})
+        posthog.capture_on_commit(
+            "render requested",
+            distinct_id=owner.clerk_id,
+            properties={
+                "job_id": str(job.pk),
+                "clip_id": str(clip.pk),
+                "clip_source": clip.source,
+                "preset": preset.slug,
+                "layout": input_props.get("layout"),
+                "aspect": input_props.get("aspect"),
+                "length_seconds": round(float(input_props["trim_end"]) - float(input_props["trim_start"]), 3),
+                "has_title": bool(input_props.get("title")),
+                "backend": job.backend,
+            },
+        )
     return job
+
+
+def render_limits_check(*, owner: User, preset: RenderPreset, aspect: str) -> None:
+    """Enforce the render-limits flag payload, e.g. {"monthly_renders": 30, "max_output_height": 1080}."""
+    limits = user_features(owner).payload(settings.RENDER_LIMITS_FLAG)
+    if not isinstance(limits, dict):
+        return
+    max_height = limits.get("max_output_height")
+    if isinstance(max_height, int):
+        _, height = output_size(preset_width=preset.width, preset_height=preset.height, aspect=aspect)
+        if height > max_height:
+            raise RenderLimitExceeded(
+                f"Your plan renders up to {max_height}p; this preset and aspect render {height}p.",
+                code="resolution_not_allowed",
+                details={"max_output_height": max_height, "requested_output_height": height},
+            )
+    monthly = limits.get("monthly_renders")
+    if isinstance(monthly, int):
+        month_start = timezone.now().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        resets_at = (month_start + timedelta(days=32)).replace(day=1)
+        used = RenderJob.objects.filter(owner=owner, created_at__gte=month_start).exclude(status=Status.FAILED).count()
+        if used >= monthly:
+            raise RenderLimitExceeded(
+                f"You have used all {monthly} renders of this month; the limit resets on {resets_at:%Y-%m-%d}.",
+                code="render_limit_reached",
+                details={"limit": monthly, "used": used, "resets_at": resets_at.isoformat()},
+            )
 
 
 def render_job_cancel(*, job: RenderJob, source: str = Source.API) -> bool:

@@ -35,3 +35,35 @@ def after_transition(sender, job_id, old_status: str, new_status: str, source: s
         # A slot is free: start whoever waits. One such job in the queue is enough.
         with contextlib.suppress(AlreadyEnqueued), transaction.atomic():
             dispatch_waiting_renders.configure(queueing_lock="dispatch_waiting_renders").defer()
+
+
+FINAL_EVENTS = {
+    RenderJob.Status.SUCCEEDED: "render succeeded",
+    RenderJob.Status.FAILED: "render failed",
+    RenderJob.Status.CANCELLED: "render cancelled",
+}
+
+
+@receiver(render_transition, dispatch_uid="renders.announce_outcome")
+def announce_outcome(sender, job_id, old_status: str, new_status: str, source: str, **kwargs) -> None:
+    """One analytics event per real outcome: transitions happen once, however often a webhook arrives."""
+    from integrations import posthog
+
+    event = FINAL_EVENTS.get(new_status)
+    if event is None:
+        return
+    job = RenderJob.objects.select_related("owner", "preset").get(pk=job_id)
+    started = job.dispatched_at or job.created_at
+    properties = {
+        "job_id": str(job.pk),
+        "preset": job.preset.slug,
+        "backend": job.backend,
+        "source": source,
+        "attempts": job.attempts,
+        "render_seconds": round((job.finished_at - started).total_seconds(), 3) if job.finished_at else None,
+    }
+    if new_status == RenderJob.Status.SUCCEEDED:
+        properties["cost"] = float(job.cost) if job.cost is not None else None
+    elif new_status == RenderJob.Status.FAILED:
+        properties["reason"] = job.failure_reason
+    posthog.capture_on_commit(event, distinct_id=job.owner.clerk_id, properties=properties)

@@ -11,9 +11,10 @@ from remotion_lambda.exception import RemotionException, RemotionInvalidArgument
 from remotion_lambda.webhook import validate_webhook_signature
 from rest_framework import generics, mixins
 from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
-from creatorsync.api import ERROR_RESPONSE, ConflictError, error_body
+from creatorsync.api import ERROR_RESPONSE, ConflictError, TooManyRequests, error_body
 from creatorsync.viewsets import OwnerScopedViewSet
 from renders import services
 from renders.models import RenderJob
@@ -50,17 +51,21 @@ class RenderJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OwnerSc
     @extend_schema(
         summary="Render a clip (queued)",
         request=RenderCreateSerializer,
-        responses={201: RenderJobSerializer, 400: ERROR_RESPONSE},
+        responses={201: RenderJobSerializer, 400: ERROR_RESPONSE, 403: ERROR_RESPONSE, 429: ERROR_RESPONSE},
     )
     def create(self, request):
         params = RenderCreateSerializer(data=request.data, context={"request": request})
         params.is_valid(raise_exception=True)
-        job = services.render_job_create(
-            owner=request.user,
-            clip=params.validated_data["clip"],
-            preset=params.validated_data["preset"],
-            input_props=params.validated_data["props"],
-        )
+        try:
+            job = services.render_job_create(
+                owner=request.user,
+                clip=params.validated_data["clip"],
+                preset=params.validated_data["preset"],
+                input_props=params.validated_data["props"],
+            )
+        except services.RenderLimitExceeded as exc:
+            error = TooManyRequests if exc.code == "render_limit_reached" else PermissionDenied
+            raise error(detail={"detail": str(exc), **exc.details}, code=exc.code) from exc
         return Response(RenderJobSerializer(job).data, status=201)
 
     @extend_schema(summary="Cancel a queued or rendering job", request=None, responses={200: RenderJobSerializer})

@@ -294,7 +294,7 @@ def test_the_first_request_creates_the_user_with_their_clerk_profile(api_client,
     assert body["clerk_id"] == "user_2newcomer"
     assert body["email"] == "new@example.com"
     assert body["twitch"] == {"id": "123456", "login": "ownerstreams", "display_name": ""}
-    assert body["features"] == {}
+    assert body["features"] == {"render-limits": {"enabled": False, "variant": None, "payload": None}}
 
 
 def test_the_profile_is_fetched_once_per_user(api_client, clerk, signing_key):
@@ -354,7 +354,7 @@ def test_me_shows_each_user_only_themselves(api_client, bearer, owner, stranger)
 def test_me_without_a_twitch_account(api_client, bearer, owner):
     body = api_client.get(ME, **bearer(owner)).json()
     assert body["twitch"] is None
-    assert body["features"] == {}
+    assert body["features"] == {"render-limits": {"enabled": False, "variant": None, "payload": None}}
 
 
 def jwt_claims(signing_key: SigningKey, user) -> dict:

@@ -22,7 +22,7 @@ class Command(BaseCommand):
             for page_number, page in enumerate(backend_api.iter_users(page_size=page_size), start=1):
                 for clerk_user in page:
                     try:
-                        totals[clerk_user_upsert(data=clerk_user, dry_run=dry_run)] += 1
+                        totals[clerk_user_upsert(data=clerk_user, dry_run=dry_run, source="sync")] += 1
                     except InvalidWebhookPayload:
                         totals["invalid"] += 1
                 self.stdout.write(f"page {page_number}: {sum(totals.values())} users seen ({_summary(totals)})")

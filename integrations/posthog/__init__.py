@@ -1,0 +1,154 @@
+"""PostHog: server-side events and feature flags. Never slows or breaks the caller.
+
+One client per process, configured in `IntegrationsConfig.ready()`. Without
+POSTHOG_PROJECT_API_KEY it is disabled and makes no network call at all; flags then
+come from FEATURE_FLAG_DEFAULTS.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from posthog import Posthog
+
+from creatorsync.shutdown import register_shutdown_hook
+
+logger = logging.getLogger(__name__)
+
+_client: Posthog | None = None
+
+
+def configure() -> Posthog:
+    """(Re)create the process's client from settings. Called at start-up, and by tests."""
+    global _client
+    if _client is not None:
+        _safely(_client.shutdown)
+    key = settings.POSTHOG_PROJECT_API_KEY
+    _client = Posthog(
+        key or "disabled",
+        host=settings.POSTHOG_HOST,
+        disabled=not key,
+        sync_mode=settings.POSTHOG_SYNC_MODE,
+        secret_key=settings.POSTHOG_SECRET_KEY or None,
+        timeout=settings.POSTHOG_TIMEOUT_SECONDS,
+        feature_flags_request_timeout_seconds=settings.POSTHOG_FLAGS_TIMEOUT_SECONDS,
+        feature_flags_request_max_retries=0,
+        max_retries=2,
+        on_error=_log_error,
+    )
+    register_shutdown_hook(flush)
+    return _client
+
+
+def client() -> Posthog:
+    return _client if _client is not None else configure()
+
+
+def is_enabled() -> bool:
+    return bool(settings.POSTHOG_PROJECT_API_KEY)
+
+
+def capture(event: str, *, distinct_id: str | None, properties: dict[str, Any] | None = None) -> None:
+    """Queue an event for `distinct_id` (the Clerk user id). Silently skipped for users without one."""
+    if not distinct_id or not is_enabled():
+        return
+    _safely(client().capture, event, distinct_id=distinct_id, properties=properties or {})
+
+
+def set_person(*, distinct_id: str | None, properties: dict[str, Any]) -> None:
+    if not distinct_id or not is_enabled():
+        return
+    _safely(client().set, distinct_id=distinct_id, properties=properties)
+
+
+def flush() -> None:
+    if _client is not None and is_enabled():
+        _safely(_client.flush)
+
+
+@dataclass(frozen=True)
+class Flag:
+    enabled: bool
+    variant: str | None = None
+    payload: Any = None
+
+
+@dataclass(frozen=True)
+class FeatureFlags:
+    """The flags one user gets, PostHog's answer laid over FEATURE_FLAG_DEFAULTS."""
+
+    flags: dict[str, Flag] = field(default_factory=dict)
+
+    def is_enabled(self, key: str) -> bool:
+        return bool(key) and self.flags.get(key, Flag(enabled=False)).enabled
+
+    def payload(self, key: str) -> Any:
+        flag = self.flags.get(key)
+        return flag.payload if flag and flag.enabled else None
+
+    def as_dict(self) -> dict[str, dict[str, Any]]:
+        return {
+            key: {"enabled": flag.enabled, "variant": flag.variant, "payload": flag.payload}
+            for key, flag in sorted(self.flags.items())
+        }
+
+
+def evaluate_flags(*, distinct_id: str | None, keys: list[str] = ()) -> FeatureFlags:
+    """Evaluate flags for a user: locally when a secret key is set, else remotely with a short timeout.
+
+    Any failure, or PostHog being off, falls back to FEATURE_FLAG_DEFAULTS for that flag.
+    """
+    defaults = _default_flags()
+    wanted = sorted(set(keys) | set(defaults))
+    if not distinct_id or not is_enabled() or not wanted:
+        return FeatureFlags({key: defaults.get(key, Flag(enabled=False)) for key in wanted})
+    try:
+        snapshot = client().evaluate_flags(
+            distinct_id, flag_keys=wanted, only_evaluate_locally=bool(settings.POSTHOG_SECRET_KEY)
+        )
+        answered = set(snapshot.keys)
+    except Exception:
+        logger.warning("PostHog flag evaluation failed; using defaults", exc_info=True)
+        return FeatureFlags({key: defaults.get(key, Flag(enabled=False)) for key in wanted})
+    flags = {}
+    for key in wanted:
+        if key not in answered:
+            flags[key] = defaults.get(key, Flag(enabled=False))
+            continue
+        value = snapshot.get_flag(key)
+        flags[key] = Flag(
+            enabled=bool(value),
+            variant=value if isinstance(value, str) else None,
+            payload=snapshot.get_flag_payload(key),
+        )
+    return FeatureFlags(flags)
+
+
+def _default_flags() -> dict[str, Flag]:
+    defaults = {}
+    for key, value in settings.FEATURE_FLAG_DEFAULTS.items():
+        if isinstance(value, dict):
+            defaults[key] = Flag(enabled=bool(value.get("enabled", True)), payload=value.get("payload"))
+        else:
+            defaults[key] = Flag(enabled=bool(value))
+    return defaults
+
+
+def _safely(function, *args, **kwargs) -> Any:
+    try:
+        return function(*args, **kwargs)
+    except Exception:
+        logger.warning("PostHog call %s failed", getattr(function, "__name__", function), exc_info=True)
+        return None
+
+
+def _log_error(error: Exception, batch=None) -> None:
+    logger.warning("PostHog delivery failed: %s", type(error).__name__)
+
+
+def capture_on_commit(event: str, *, distinct_id: str | None, properties: dict[str, Any] | None = None) -> None:
+    """Capture once the surrounding transaction commits, so a rolled-back change sends nothing."""
+    from django.db import transaction
+
+    transaction.on_commit(lambda: capture(event, distinct_id=distinct_id, properties=properties))
