@@ -45,6 +45,17 @@ def _clear_queue() -> None:
         cursor.execute("TRUNCATE procrastinate_jobs, procrastinate_periodic_defers CASCADE")
 
 
+def _jobs_due(queues: list[str] | None) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM procrastinate_jobs WHERE status = 'todo'"
+            " AND (scheduled_at IS NULL OR scheduled_at <= now())"
+            " AND (%s::text[] IS NULL OR queue_name = ANY(%s::text[])))",
+            [queues, queues],
+        )
+        return cursor.fetchone()[0]
+
+
 @pytest.fixture
 def run_queued_jobs(transactional_db):
     """Run every queued job to completion in this process, against the real database.
@@ -55,8 +66,12 @@ def run_queued_jobs(transactional_db):
 
     def run(queues: list[str] | None = None) -> None:
         # As `manage.py procrastinate worker` does: the worker gets its own psycopg connector.
-        with queue_app.replace_connector(queue_app.connector.get_worker_connector()) as worker_app:
-            worker_app.run_worker(wait=False, queues=queues, install_signal_handlers=False, listen_notify=False)
+        # Jobs may queue further jobs (dispatch, then render): run rounds until nothing is due.
+        for _ in range(20):
+            with queue_app.replace_connector(queue_app.connector.get_worker_connector()) as worker_app:
+                worker_app.run_worker(wait=False, queues=queues, install_signal_handlers=False, listen_notify=False)
+            if not _jobs_due(queues):
+                return
 
     _clear_queue()
     yield run
@@ -111,3 +126,28 @@ def fresh_token_verifier():
     sessions._verifier = None
     yield
     sessions._verifier = None
+
+
+POSTHOG_HOST = "https://posthog.creatorsync.test"
+
+
+@pytest.fixture
+def posthog_enabled(settings, mocked_http):
+    """PostHog configured against a fake host, sending synchronously; `posthog_events()` lists what arrived."""
+    import json
+
+    from integrations import posthog
+
+    settings.POSTHOG_PROJECT_API_KEY = "phc_test_project_key"
+    settings.POSTHOG_HOST = POSTHOG_HOST
+    settings.POSTHOG_SYNC_MODE = True
+    mocked_http.post(f"{POSTHOG_HOST}/batch/", json={"status": 1})
+    posthog.configure()
+
+    def events() -> list[dict]:
+        batches = [json.loads(call.request.body) for call in mocked_http.calls if call.request.url.endswith("/batch/")]
+        return [event for batch in batches for event in batch["batch"] if not event["event"].startswith("$")]
+
+    yield events
+    settings.POSTHOG_PROJECT_API_KEY = ""
+    posthog.configure()

@@ -176,8 +176,11 @@ def _walk_windows(clip_import: ClipImport, client: TwitchClient, on_progress: Ca
             clip_import.cursor = ""
             clip_import.window_clips = 0
         else:
-            created, updated = clips_upsert_from_helix(owner=clip_import.user, helix_clips=page.clips)
-            clip_import.clips_seen += len(page.clips)
+            created, updated = clips_upsert_from_helix(
+                owner=clip_import.user, helix_clips=page.clips, existed_before=clip_import.started_at
+            )
+            # Clips this import already wrote (a window walked again after a split) count once.
+            clip_import.clips_seen += created + updated
             clip_import.clips_created += created
             clip_import.clips_updated += updated
             clip_import.cursor = page.cursor or ""
@@ -236,19 +239,28 @@ def _finish(clip_import: ClipImport, *, status: str, error: str) -> None:
     )
 
 
-def clips_upsert_from_helix(*, owner: User, helix_clips: list[dict]) -> tuple[int, int]:
-    """Insert or update one page of Helix clips with a single INSERT ... ON CONFLICT. Returns (created, updated)."""
+def clips_upsert_from_helix(
+    *, owner: User, helix_clips: list[dict], existed_before: datetime | None = None
+) -> tuple[int, int]:
+    """Insert or update one page of Helix clips with a single INSERT ... ON CONFLICT.
+
+    Returns (created, updated), where updated counts only rows that existed before
+    `existed_before` (the start of the import), not ones this import wrote itself.
+    """
     by_id = {clip["id"]: clip for clip in helix_clips if clip.get("id")}  # Helix can repeat a clip
     if not by_id:
         return 0, 0
-    existing = set(Clip.objects.filter(owner=owner, twitch_clip_id__in=by_id).values_list("twitch_clip_id", flat=True))
+    existing = dict(
+        Clip.objects.filter(owner=owner, twitch_clip_id__in=by_id).values_list("twitch_clip_id", "created_at")
+    )
     Clip.objects.bulk_create(
         [_clip_from_helix(owner, helix_clip) for helix_clip in by_id.values()],
         update_conflicts=True,
         unique_fields=["owner", "twitch_clip_id"],
         update_fields=[*HELIX_FIELDS, "updated_at"],
     )
-    return len(by_id) - len(existing), len(existing)
+    updated = sum(1 for created_at in existing.values() if existed_before is None or created_at < existed_before)
+    return len(by_id) - len(existing), updated
 
 
 def _clip_from_helix(owner: User, data: dict) -> Clip:

@@ -81,7 +81,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
-ROOT_URLCONF = "creatorsync.urls"
+# Overridable only so the benchmark can add its floor endpoints (bench/urls.py).
+ROOT_URLCONF = env.str("DJANGO_ROOT_URLCONF", default="creatorsync.urls")
 WSGI_APPLICATION = "creatorsync.wsgi.application"
 AUTH_USER_MODEL = "accounts.User"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

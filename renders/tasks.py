@@ -21,7 +21,8 @@ def dispatch_waiting_renders() -> None:
     services.renders_dispatch_waiting()
 
 
-@app.task(queue="renders", retry=RetryStrategy(max_attempts=8, exponential_wait=10))
+# Its own queue: slow downloads never delay dispatches.
+@app.task(queue="outputs", retry=RetryStrategy(max_attempts=8, exponential_wait=10))
 def copy_render_output(job_id: str) -> None:
     services.render_output_copy(job_id=job_id)
 
@@ -36,9 +37,13 @@ def render_locally(job_id: str) -> None:
         return  # cancelled or already finished
     try:
         render_job_locally(job, on_progress=lambda value: services.render_mark_progress(job=job, progress=value))
-    except DispatchError as exc:
+    except Exception as exc:
+        # Whatever went wrong (ffmpeg, a vanished source file), the job must not stay rendering.
+        if not isinstance(exc, DispatchError):
+            logger.exception("Local render of %s failed", job_id)
+        message = str(exc) if isinstance(exc, DispatchError) else f"The render failed: {type(exc).__name__}"
         services.render_mark_failed(
-            job=job, source=RenderEvent.Source.WORKER, reason=RenderJob.FailureReason.ERROR, message=str(exc)
+            job=job, source=RenderEvent.Source.WORKER, reason=RenderJob.FailureReason.ERROR, message=message
         )
         return
     services.render_mark_succeeded(job=job, source=RenderEvent.Source.WORKER)

@@ -11,12 +11,13 @@ from remotion_lambda.exception import RemotionException, RemotionInvalidArgument
 from remotion_lambda.webhook import validate_webhook_signature
 from rest_framework import generics, mixins
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.response import Response
 
 from creatorsync.api import ERROR_RESPONSE, ConflictError, TooManyRequests, error_body
 from creatorsync.viewsets import OwnerScopedViewSet
 from renders import services
+from renders.filters import RenderJobFilter
 from renders.models import RenderJob
 from renders.selectors import presets_for_user
 from renders.serializers import PresetSerializer, RenderCreateSerializer, RenderJobSerializer
@@ -43,7 +44,7 @@ class RenderJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OwnerSc
     queryset = RenderJob.objects.all()
     serializer_class = RenderJobSerializer
     filter_backends = [DjangoFilterBackend]
-    filterset_fields = ["status", "clip"]
+    filterset_class = RenderJobFilter
 
     def refine_queryset(self, queryset):
         return queryset.select_related("preset").order_by("-created_at", "id")
@@ -93,6 +94,8 @@ class RenderJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OwnerSc
         job = self.get_object()
         if job.status != RenderJob.Status.SUCCEEDED:
             raise ConflictError(detail="The render has not succeeded.", code="not_ready")
+        if job.output_file and not job.output_file.storage.exists(job.output_file.name):
+            raise NotFound("The rendered file is no longer available; retry the render.")
         if job.output_file and settings.STORAGE_BACKEND == "s3":
             return HttpResponseRedirect(job.output_file.storage.url(job.output_file.name, expire=300))
         if job.output_file:

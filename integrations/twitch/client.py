@@ -127,6 +127,8 @@ class TwitchClient:
                 "grant_type": "client_credentials",
             },
         )
+        if response.status_code == 429 or response.status_code >= 500:
+            _raise_for_status(response)  # an outage or a rate limit, not bad credentials
         if response.status_code != 200:
             raise TwitchError(
                 f"Twitch refused our app credentials (HTTP {response.status_code}).",

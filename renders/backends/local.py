@@ -70,7 +70,10 @@ def render_job_locally(job: RenderJob, *, on_progress) -> None:
         )
         _run(command, duration=float(props["trim_end"]) - float(props["trim_start"]), on_progress=on_progress)
         with output_path.open("rb") as rendered:
-            job.output_file.save(f"{job.preset.slug}-{job.pk}.mp4", File(rendered), save=True)
+            job.output_file.save(f"{job.preset.slug}-{job.pk}.mp4", File(rendered), save=False)
+    # Only the file column: a full save would write back the status read before ffmpeg ran,
+    # undoing a cancel or timeout that landed meanwhile.
+    RenderJob.objects.filter(pk=job.pk).update(output_file=job.output_file.name)
 
 
 def ffmpeg_command(

@@ -33,6 +33,7 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="List what would be imported; call nothing.")
 
     def handle(self, *args, user, broadcaster, all_users, since, until, dry_run, **options) -> None:
+        until_given = until is not None
         until = until or timezone.now()
         since = since or TWITCH_CLIPS_EPOCH
         if since >= until:
@@ -40,26 +41,30 @@ class Command(BaseCommand):
         users = list(_select_users(user, broadcaster))
         if not users:
             raise CommandError("No matching active user with a linked Twitch account.")
-        self.stdout.write(f"{len(users)} user(s), {since:%Y-%m-%d %H:%M} to {until:%Y-%m-%d %H:%M} UTC.")
+        self.stdout.write(
+            f"{len(users)} user(s), {since.astimezone(UTC):%Y-%m-%d %H:%M} to "
+            f"{until.astimezone(UTC):%Y-%m-%d %H:%M} UTC."
+        )
         failures = 0
         for selected in users:
             if dry_run:
                 self.stdout.write(f"  would import {selected} (Twitch {selected.twitch_account.login})")
                 continue
-            failures += not self._backfill(selected, since=since, until=until)
+            failures += not self._backfill(selected, since=since, until=until, until_given=until_given)
         if failures:
             raise CommandError(f"{failures} user(s) failed; run the command again to resume them.")
         self.stdout.write(self.style.SUCCESS("Dry run: nothing imported." if dry_run else "Backfill complete."))
 
-    def _backfill(self, user: User, *, since: datetime, until: datetime) -> bool:
-        clip_import = _resumable_import(user, since=since, until=until)
+    def _backfill(self, user: User, *, since: datetime, until: datetime, until_given: bool) -> bool:
+        clip_import = _resumable_import(user, since=since, until=until, until_given=until_given)
         if clip_import is None:
             try:
                 clip_import = services.clip_import_start(user=user, since=since, until=until, enqueue=False)
             except services.ImportAlreadyRunning as exc:
                 self.stdout.write(f"  {user}: another import is active ({exc.running}); skipped.")
                 return True
-        with tqdm(desc=str(user.twitch_account.login or user), unit="page", file=self.stdout, leave=True) as bar:
+        # tqdm writes to the raw stream: Django's OutputWrapper would end every refresh with a newline.
+        with tqdm(desc=str(user.twitch_account.login or user), unit="page", file=self.stdout._out, leave=True) as bar:
 
             def show(progress: ClipImport) -> None:
                 bar.update(1)
@@ -95,13 +100,19 @@ def _select_users(user_refs: list[str] | None, logins: list[str] | None):
     return users.order_by("date_joined")
 
 
-def _resumable_import(user: User, *, since: datetime, until: datetime) -> ClipImport | None:
-    """A failed (or interrupted) import of the same window, to continue rather than restart."""
-    previous = ClipImport.objects.filter(user=user, since=since, until=until).exclude(
-        status=ClipImport.Status.SUCCEEDED
-    )
-    failed = previous.filter(status=ClipImport.Status.FAILED).first()
+def _resumable_import(user: User, *, since: datetime, until: datetime, until_given: bool) -> ClipImport | None:
+    """A failed (or interrupted) import of the same window, to continue rather than restart.
+
+    Without an explicit --until, "the same window" is any window from the same --since: the
+    resumed import is then extended to now.
+    """
+    previous = ClipImport.objects.filter(user=user, since=since).exclude(status=ClipImport.Status.SUCCEEDED)
+    if until_given:
+        previous = previous.filter(until=until)
+    failed = previous.filter(status=ClipImport.Status.FAILED).order_by("-created_at").first()
     if failed and services.clip_import_resume(clip_import=failed, enqueue=False):
+        if not until_given and failed.until < until:
+            ClipImport.objects.filter(pk=failed.pk).update(until=until)
         failed.refresh_from_db()
         return failed
     return previous.filter(status__in=ClipImport.ACTIVE_STATUSES).first()
