@@ -2,11 +2,11 @@ import json
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
-from django.db import models
 from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 
 from accounts.models import TwitchAccount, User, WebhookDelivery
+from creatorsync.admin import HTTPS_URL_FIELDS
 
 # Clerk owns these for Clerk users; edits here would be overwritten by the next sync.
 CLERK_OWNED_FIELDS = (
@@ -59,7 +59,7 @@ class CreatorSyncUserAdmin(UserAdmin):
     )
     ordering = ("-date_joined",)
     inlines = [TwitchAccountInline]
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    formfield_overrides = HTTPS_URL_FIELDS
     fieldsets = (
         *UserAdmin.fieldsets,
         ("Clerk", {"fields": ("clerk_id", "clerk_username", "image_url", "clerk_updated_at", "profile_synced_at")}),

@@ -6,6 +6,7 @@ from django.db.models import Max, Min
 from accounts.models import User
 from clips import services
 from clips.models import Clip, ClipImport
+from creatorsync.admin import HTTPS_URL_FIELDS
 
 
 @admin.register(Clip)
@@ -28,20 +29,23 @@ class ClipAdmin(admin.ModelAdmin):
         "has_portrait",
     )
     actions = ["refetch_media", "reimport"]
+    formfield_overrides = HTTPS_URL_FIELDS
 
     @admin.action(description="Re-fetch media from Twitch")
     def refetch_media(self, request, queryset):
+        clips = queryset.filter(source=Clip.Source.TWITCH).exclude(media_status=Clip.MediaStatus.DOWNLOADING)
         queued = 0
-        for clip in queryset.filter(source=Clip.Source.TWITCH):
+        for clip in clips:
             services.clip_media_fetch_request(clip=clip)
             queued += 1
-        self.message_user(request, f"Queued {queued} media download(s); uploads were skipped.")
+        self.message_user(request, f"Queued {queued} media download(s); uploads and running downloads were skipped.")
 
     @admin.action(description="Re-import these clips' metadata from Twitch")
     def reimport(self, request, queryset):
         windows = {
             row["owner"]: (row["first"], row["last"] + timedelta(seconds=1))
             for row in queryset.filter(source=Clip.Source.TWITCH)
+            .order_by()  # the changelist's ordering would otherwise split the groups
             .values("owner")
             .annotate(first=Min("clip_created_at"), last=Max("clip_created_at"))
         }

@@ -78,7 +78,10 @@ def clip_import_start(
         raise ClipError("Link your Twitch account first.", code="twitch_not_linked")
     now = timezone.now()
     until = min(until or now, now)
-    since = since or until - timedelta(days=settings.CLIP_IMPORT_DEFAULT_DAYS)
+    try:
+        since = since or until - timedelta(days=settings.CLIP_IMPORT_DEFAULT_DAYS)
+    except OverflowError as exc:
+        raise ClipError("The window starts before the year 1.", code="invalid_window") from exc
     if since >= until:
         raise ClipError("`since` must be before `until` (and `until` not in the future).", code="invalid_window")
     try:
@@ -322,7 +325,11 @@ def clip_media_fetch(*, clip_id: str, client: TwitchClient | None = None) -> Cli
             _store_media(clip, path, info=_probe(path), name=f"{clip.twitch_clip_id or clip.pk}.mp4")
         clip.has_portrait = bool(download.get("portrait_download_url"))
         clip.save(update_fields=["has_portrait"])
-    except ClipError as exc:
+    except Exception as exc:
+        if not isinstance(exc, ClipError):
+            # Never leave a clip "downloading" forever: it could not be requested again.
+            logger.exception("Media download for clip %s failed unexpectedly", clip.pk)
+            exc = ClipError(f"The download failed unexpectedly ({type(exc).__name__}). Try again.", code="error")
         logger.info("Media download for clip %s failed: %s", clip.pk, exc)
         Clip.objects.filter(pk=clip.pk).update(media_status=Clip.MediaStatus.FAILED, media_error=str(exc))
         clip.refresh_from_db()
@@ -391,13 +398,13 @@ def _download(url: str, path: Path) -> None:
                     code="download_failed",
                 )
             if int(response.headers.get("Content-Length") or 0) > limit:
-                raise ClipError(f"The clip is larger than the {limit // 2**20} MB limit.", code="too_large")
+                raise ClipError(f"The clip is larger than the {_size_label(limit)} limit.", code="too_large")
             received = 0
             with path.open("wb") as target:
                 for chunk in response.iter_content(DOWNLOAD_CHUNK_BYTES):
                     received += len(chunk)
                     if received > limit:
-                        raise ClipError(f"The clip is larger than the {limit // 2**20} MB limit.", code="too_large")
+                        raise ClipError(f"The clip is larger than the {_size_label(limit)} limit.", code="too_large")
                     target.write(chunk)
     except requests.RequestException as exc:
         raise ClipError(f"The download failed ({type(exc).__name__}). Try again.", code="download_failed") from exc
@@ -445,7 +452,7 @@ def clip_upload_create(*, owner: User, upload: UploadedFile, title: str = "") ->
     """Create an `upload` clip from a video file, after checking it really is a video within the size limit."""
     limit = settings.CLIP_MAX_UPLOAD_BYTES
     if upload.size > limit:
-        raise ClipError(f"The file is larger than the {limit // 2**20} MB limit.", code="too_large")
+        raise ClipError(f"The file is larger than the {_size_label(limit)} limit.", code="too_large")
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "upload"
         with path.open("wb") as target:
@@ -459,8 +466,21 @@ def clip_upload_create(*, owner: User, upload: UploadedFile, title: str = "") ->
             clip_created_at=timezone.now(),
             duration=round(info.duration, 1),
         )
-        _store_media(clip, path, info=info, name=f"{clip.pk}{Path(upload.name or '').suffix.lower()[:8] or '.mp4'}")
+        _store_media(clip, path, info=info, name=f"{clip.pk}{_video_suffix(upload.name)}")
     return clip
+
+
+VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".webm", ".mkv"}
+
+
+def _video_suffix(filename: str | None) -> str:
+    # The stored name never keeps a client's extension that a browser would treat as a page or script.
+    suffix = Path(filename or "").suffix.lower()
+    return suffix if suffix in VIDEO_SUFFIXES else ".mp4"
+
+
+def _size_label(size: int) -> str:
+    return f"{size / 2**20:.0f} MB" if size >= 2**20 else f"{size / 1024:.0f} KB"
 
 
 def clip_delete(*, clip: Clip) -> None:

@@ -1,4 +1,5 @@
 from creatorsync.signed_media import signed_file_url
+from renders.backends import DispatchError
 from renders.layout import output_size
 from renders.models import RenderJob
 
@@ -13,6 +14,8 @@ def render_input_props(job: RenderJob) -> dict:
         preset_width=job.preset.width, preset_height=job.preset.height, aspect=props.get("aspect", "9:16")
     )
     clip = job.clip
+    if clip is None or not clip.media_file:
+        raise DispatchError("The clip or its video was deleted.", retryable=False)
     source = clip.portrait_file if props.get("layout") == "portrait" and clip.portrait_file else clip.media_file
     props.update(
         {

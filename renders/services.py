@@ -5,6 +5,7 @@ has effects only when it won: duplicate, late and out-of-order deliveries (webho
 poll, worker) therefore change nothing twice.
 """
 
+import contextlib
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from procrastinate.exceptions import AlreadyEnqueued
 
 from accounts.models import User
 from clips.models import Clip
@@ -205,6 +207,10 @@ def render_apply_webhook(*, payload: dict) -> str:
         return "unknown_render"
     kind = payload.get("type")
     render_id = str(payload.get("renderId") or "")
+    if render_id and job.remotion_render_id and job.remotion_render_id != render_id:
+        # An earlier attempt's render (before a retry): it must not decide the current one.
+        logger.info("Ignoring a %s webhook from render %s; job %s now tracks another", kind, render_id, job.pk)
+        return "stale_render"
     with transaction.atomic():
         try:
             with transaction.atomic():
@@ -317,7 +323,9 @@ def renders_dispatch_waiting() -> int:
     )
     job_ids = [str(pk) for pk in due]
     for job_id in job_ids:
-        dispatch_render.defer(job_id=job_id)
+        # One waiting dispatch per job is enough, however often this runs.
+        with contextlib.suppress(AlreadyEnqueued), transaction.atomic():
+            dispatch_render.configure(queueing_lock=f"dispatch_render:{job_id}").defer(job_id=job_id)
     return len(job_ids)
 
 
@@ -442,7 +450,8 @@ def _transition(
     **changes,
 ) -> bool:
     with transaction.atomic():
-        previous = RenderJob.objects.filter(pk=job.pk).values_list("status", flat=True).first()
+        # Locked, so the signal reports the status this transition really left.
+        previous = RenderJob.objects.select_for_update().filter(pk=job.pk).values_list("status", flat=True).first()
         won = RenderJob.objects.filter(pk=job.pk, status__in=allowed).update(status=to, **changes) == 1
         if not won:
             _record(job, f"ignored_{kind}", source, {"status": previous, **(payload or {})})

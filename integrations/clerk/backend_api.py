@@ -62,7 +62,10 @@ def _get(path: str, **kwargs):
             status=response.status_code,
             code=_error_code(response),
         )
-    return response.json()
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise ClerkAPIError("The Clerk API answered with something that is not JSON.", code="invalid_response") from exc
 
 
 def _error_code(response: requests.Response) -> str:

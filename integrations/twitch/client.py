@@ -87,7 +87,10 @@ class TwitchClient:
             token = self._app_token(force_new=True)
             response = self._send(method, url, params=params, headers=self._headers(token))
         _raise_for_status(response, user_token=user_token is not None)
-        return response.json()
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise TwitchError("Twitch answered with something that is not JSON.", code="unavailable") from exc
 
     def _send(self, method: str, url: str, **kwargs) -> requests.Response:
         response = request_with_retries(

@@ -28,7 +28,8 @@ def remotion_client() -> RemotionClient:
         function_name=settings.REMOTION_FUNCTION_NAME,
         # One attempt: a retried start that had in fact succeeded would start a second render
         # we never hear of. Our own dispatch retries instead, and knows about every render.
-        config=Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=30),
+        # (`total_max_attempts` counts the first try; botocore's `max_attempts` would allow one retry.)
+        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=30),
     )
 
 

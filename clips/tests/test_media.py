@@ -1,0 +1,284 @@
+"""Downloading a clip's video from Twitch: Clerk's user token, Helix download links, the CDN, real probing."""
+
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from procrastinate.contrib.django.models import ProcrastinateJob
+
+from accounts.tests.clerk_fakes import CLERK_API_URL
+from clips import services
+from clips.models import Clip
+from clips.tests.factories import BROADCASTER_ID, TWITCH_API_URL, make_clip, make_video
+
+pytestmark = pytest.mark.django_db
+
+USER_TOKEN = "twitch-user-token-1"
+DOWNLOADS_URL = f"{TWITCH_API_URL}/clips/downloads"
+LANDSCAPE_URL = "https://production.assets.clips.twitchcdn.test/landscape.mp4?sig=abc"
+PORTRAIT_URL = "https://production.assets.clips.twitchcdn.test/portrait.mp4?sig=def"
+
+
+@pytest.fixture(scope="module")
+def twitch_video(tmp_path_factory) -> bytes:
+    """The bytes of a real 2-second 640x360 MP4, as the Twitch CDN would serve them."""
+    return make_video(tmp_path_factory.mktemp("cdn") / "clip.mp4", width=640, height=360, seconds=2).read_bytes()
+
+
+@pytest.fixture
+def http(clerk_settings, twitch):
+    """Clerk and Twitch share one mock: every outbound call is registered or refused."""
+    return twitch
+
+
+@pytest.fixture
+def clip(streamer) -> Clip:
+    return make_clip(streamer, twitch_clip_id="FunnyClip-xyz", broadcaster_id=BROADCASTER_ID)
+
+
+def token_url(user) -> str:
+    return f"{CLERK_API_URL}/users/{user.clerk_id}/oauth_access_tokens/oauth_twitch"
+
+
+def clerk_token(http, user, scopes=("channel:manage:clips", "user:read:email")) -> None:
+    token = {"object": "oauth_access_token", "token": USER_TOKEN, "provider_user_id": BROADCASTER_ID}
+    http.get(token_url(user), json=[{**token, "scopes": list(scopes)}])
+
+
+def helix_downloads(http, clip: Clip, *, landscape: str | None = LANDSCAPE_URL, portrait: str | None = None) -> None:
+    download = {"clip_id": clip.twitch_clip_id, "landscape_download_url": landscape, "portrait_download_url": portrait}
+    http.get(DOWNLOADS_URL, json={"data": [download]})
+
+
+def ready_to_download(http, clip: Clip, video: bytes, **urls) -> None:
+    """Clerk hands out a token with the clip scope, Helix offers links, the CDN serves the video."""
+    clerk_token(http, clip.owner)
+    helix_downloads(http, clip, **urls)
+    for url in {urls.get("landscape", LANDSCAPE_URL), urls.get("portrait")} - {None}:
+        http.get(url, body=video, content_type="video/mp4")
+
+
+def calls_to(http, url: str) -> list:
+    return [call for call in http.calls if call.request.url.split("?")[0] == url.split("?")[0]]
+
+
+def stored_files(settings) -> list[Path]:
+    return [path for path in Path(settings.MEDIA_ROOT).rglob("*") if path.is_file()]
+
+
+def fetch(clip: Clip) -> Clip:
+    return services.clip_media_fetch(clip_id=str(clip.pk))
+
+
+# --- Success -------------------------------------------------------------------------------------
+
+
+def test_a_clip_is_downloaded_probed_and_stored(http, clip, twitch_video, settings):
+    ready_to_download(http, clip, twitch_video, portrait=PORTRAIT_URL)
+    fetched = fetch(clip)
+    assert fetched.media_status == Clip.MediaStatus.READY
+    assert fetched.media_error == ""
+    assert (fetched.media_width, fetched.media_height) == (640, 360)
+    assert fetched.media_duration == pytest.approx(2.0, abs=0.1)
+    assert fetched.media_size == len(twitch_video)
+    with fetched.media_file.open("rb") as stored:
+        assert stored.read() == twitch_video
+    assert stored_files(settings) == [Path(settings.MEDIA_ROOT) / fetched.media_file.name]
+
+
+def test_the_landscape_file_is_preferred_and_a_portrait_version_is_recorded(http, clip, twitch_video):
+    ready_to_download(http, clip, twitch_video, portrait=PORTRAIT_URL)
+    fetched = fetch(clip)
+    assert fetched.has_portrait is True
+    assert len(calls_to(http, LANDSCAPE_URL)) == 1
+    assert calls_to(http, PORTRAIT_URL) == []
+    clip.refresh_from_db()
+    assert clip.has_portrait is True
+
+
+def test_without_a_portrait_version_has_portrait_stays_false(http, clip, twitch_video):
+    ready_to_download(http, clip, twitch_video)
+    assert fetch(clip).has_portrait is False
+
+
+def test_only_a_portrait_link_is_used_when_there_is_no_landscape_one(http, clip, twitch_video):
+    ready_to_download(http, clip, twitch_video, landscape=None, portrait=PORTRAIT_URL)
+    fetched = fetch(clip)
+    assert fetched.media_status == Clip.MediaStatus.READY
+    assert len(calls_to(http, PORTRAIT_URL)) == 1
+
+
+def test_helix_is_called_with_the_streamers_own_token_and_our_client_id(http, clip, twitch_video):
+    ready_to_download(http, clip, twitch_video)
+    fetch(clip)
+    [clerk_call] = calls_to(http, token_url(clip.owner))
+    assert clerk_call.request.headers["Authorization"] == "Bearer sk_test_creatorsync"
+    [helix_call] = calls_to(http, DOWNLOADS_URL)
+    assert helix_call.request.headers["Authorization"] == f"Bearer {USER_TOKEN}"
+    assert helix_call.request.headers["Client-Id"] == "twitch-client-id"
+    query = parse_qs(urlsplit(helix_call.request.url).query)
+    assert query == {"editor_id": [BROADCASTER_ID], "broadcaster_id": [BROADCASTER_ID], "clip_id": ["FunnyClip-xyz"]}
+
+
+def test_an_editor_downloads_another_channels_clip_as_editor(http, streamer, twitch_video):
+    clip = make_clip(streamer, twitch_clip_id="OtherChannelClip", broadcaster_id="777")
+    ready_to_download(http, clip, twitch_video)
+    assert fetch(clip).media_status == Clip.MediaStatus.READY
+    query = parse_qs(urlsplit(calls_to(http, DOWNLOADS_URL)[0].request.url).query)
+    assert (query["editor_id"], query["broadcaster_id"]) == ([BROADCASTER_ID], ["777"])
+
+
+def test_the_editor_scope_is_enough(http, clip, twitch_video):
+    ready_to_download(http, clip, twitch_video)
+    http.replace("GET", token_url(clip.owner), json=[{"token": USER_TOKEN, "scopes": ["editor:manage:clips"]}])
+    assert fetch(clip).media_status == Clip.MediaStatus.READY
+
+
+def test_a_refetch_replaces_the_old_file(http, clip, twitch_video, settings):
+    ready_to_download(http, clip, twitch_video)
+    first = fetch(clip).media_file.name
+    second = fetch(clip).media_file.name
+    assert second != first
+    assert not clip.media_file.storage.exists(first)
+    assert stored_files(settings) == [Path(settings.MEDIA_ROOT) / second]
+
+
+# --- Failures become a clear media_error, never an exception -------------------------------------
+
+
+def assert_failed(clip: Clip, *words: str) -> None:
+    clip.refresh_from_db()
+    assert clip.media_status == Clip.MediaStatus.FAILED
+    for word in words:
+        assert word in clip.media_error
+
+
+def test_a_clip_without_download_links_fails_clearly(http, clip, twitch_video, settings):
+    ready_to_download(http, clip, twitch_video, landscape=None, portrait=None)
+    fetch(clip)
+    assert_failed(clip, "no downloadable file")
+    assert stored_files(settings) == []
+
+
+def test_a_helix_403_means_not_the_broadcaster_or_an_editor(http, clip):
+    clerk_token(http, clip.owner)
+    http.get(DOWNLOADS_URL, status=403, json={"error": "Forbidden", "status": 403, "message": "not an editor"})
+    fetch(clip)
+    assert_failed(clip, "not the broadcaster or an editor")
+
+
+def test_a_helix_401_says_the_twitch_authorization_was_rejected(http, clip):
+    clerk_token(http, clip.owner)
+    http.get(DOWNLOADS_URL, status=401, json={"error": "Unauthorized", "status": 401, "message": "Invalid token"})
+    fetch(clip)
+    assert_failed(clip, "Twitch download failed", "authorization was rejected", "Invalid token")
+
+
+def test_helix_returning_no_download_fails_clearly(http, clip):
+    clerk_token(http, clip.owner)
+    http.get(DOWNLOADS_URL, json={"data": []})
+    fetch(clip)
+    assert_failed(clip, "no download for this clip")
+
+
+def test_a_token_without_the_clips_scope_asks_to_reconnect_without_calling_helix(http, clip):
+    clerk_token(http, clip.owner, scopes=["user:read:email"])
+    fetch(clip)
+    assert_failed(clip, "reconnect Twitch", "channel:manage:clips")
+    assert calls_to(http, DOWNLOADS_URL) == []
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "code"),
+    [
+        (404, {"errors": [{"code": "resource_not_found", "message": "not found"}]}, "resource_not_found"),
+        (400, {"errors": [{"code": "oauth_missing_refresh_token", "message": "x"}]}, "oauth_missing_refresh_token"),
+        (200, [], "no_oauth_connection"),
+    ],
+)
+def test_no_token_from_clerk_fails_clearly(http, clip, status, body, code):
+    http.get(token_url(clip.owner), status=status, json=body)
+    fetch(clip)
+    assert_failed(clip, "Could not get your Twitch authorization from Clerk", code, "Reconnect Twitch")
+    assert calls_to(http, DOWNLOADS_URL) == []
+
+
+def test_an_unlinked_twitch_account_fails_clearly(http, owner):
+    clip = make_clip(owner)
+    fetch(clip)
+    assert_failed(clip, "Link your Twitch account")
+    assert len(http.calls) == 0
+
+
+def test_an_oversize_content_length_fails_without_storing_anything(http, clip, twitch_video, settings):
+    settings.CLIP_MAX_DOWNLOAD_BYTES = 1000
+    clerk_token(http, clip.owner)
+    helix_downloads(http, clip)
+    http.get(LANDSCAPE_URL, body=twitch_video, content_type="video/mp4", auto_calculate_content_length=True)
+    fetch(clip)
+    assert calls_to(http, LANDSCAPE_URL)[0].response.headers["Content-Length"] == str(len(twitch_video))
+    assert_failed(clip, "larger than the", "limit")
+    assert stored_files(settings) == []
+
+
+def test_an_oversize_stream_without_content_length_is_cut_off(http, clip, twitch_video, settings):
+    settings.CLIP_MAX_DOWNLOAD_BYTES = 1000
+    ready_to_download(http, clip, twitch_video)
+    fetch(clip)
+    assert "Content-Length" not in calls_to(http, LANDSCAPE_URL)[0].response.headers
+    assert_failed(clip, "larger than the", "limit")
+    assert stored_files(settings) == []
+
+
+@pytest.mark.parametrize("status", [403, 410])
+def test_an_expired_download_link_asks_to_try_again(http, clip, settings, status):
+    clerk_token(http, clip.owner)
+    helix_downloads(http, clip)
+    http.get(LANDSCAPE_URL, status=status, body="<Error><Code>AccessDenied</Code></Error>")
+    fetch(clip)
+    assert_failed(clip, f"HTTP {status}", "expired", "Try again")
+    assert stored_files(settings) == []
+
+
+def test_a_download_that_is_not_a_video_fails_clearly(http, clip, settings):
+    ready_to_download(http, clip, b"<html><body>Sorry, this clip is unavailable</body></html>")
+    fetch(clip)
+    assert_failed(clip, "not a video")
+    assert stored_files(settings) == []
+
+
+def test_a_failed_refetch_marks_the_clip_failed(http, clip, twitch_video):
+    ready_to_download(http, clip, twitch_video)
+    fetch(clip)
+    http.replace("GET", LANDSCAPE_URL, status=403)
+    fetch(clip)
+    assert_failed(clip, "HTTP 403")
+
+
+def test_a_garbled_helix_answer_fails_clearly_instead_of_raising(http, clip):
+    Clip.objects.filter(pk=clip.pk).update(media_status=Clip.MediaStatus.DOWNLOADING)
+    clerk_token(http, clip.owner)
+    http.get(DOWNLOADS_URL, body="<html>502 Bad Gateway</html>", content_type="text/html")
+    fetch(clip)
+    assert_failed(clip)
+
+
+def test_a_garbled_clerk_answer_fails_clearly_instead_of_raising(http, clip):
+    Clip.objects.filter(pk=clip.pk).update(media_status=Clip.MediaStatus.DOWNLOADING)
+    http.get(token_url(clip.owner), body="<html>502 Bad Gateway</html>", content_type="text/html")
+    fetch(clip)
+    assert_failed(clip)
+
+
+# --- Through the queue ---------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_requested_download_runs_on_the_queue(http, clip, twitch_video, run_queued_jobs):
+    ready_to_download(http, clip, twitch_video)
+    assert services.clip_media_fetch_request(clip=clip).media_status == Clip.MediaStatus.DOWNLOADING
+    run_queued_jobs()
+    clip.refresh_from_db()
+    assert clip.media_status == Clip.MediaStatus.READY
+    assert (clip.media_width, clip.media_height) == (640, 360)
+    assert ProcrastinateJob.objects.get(task_name="clips.tasks.fetch_clip_media").status == "succeeded"
