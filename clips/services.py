@@ -323,6 +323,9 @@ def clip_media_fetch(*, clip_id: str, client: TwitchClient | None = None) -> Cli
             path = Path(folder) / "clip.mp4"
             _download(url, path)
             _store_media(clip, path, info=_probe(path), name=f"{clip.twitch_clip_id or clip.pk}.mp4")
+            portrait_url = download.get("portrait_download_url")
+            if portrait_url and portrait_url != url:
+                _store_portrait(clip, portrait_url, Path(folder) / "portrait.mp4")
         clip.has_portrait = bool(download.get("portrait_download_url"))
         clip.save(update_fields=["has_portrait"])
     except Exception as exc:
@@ -408,6 +411,22 @@ def _download(url: str, path: Path) -> None:
                     target.write(chunk)
     except requests.RequestException as exc:
         raise ClipError(f"The download failed ({type(exc).__name__}). Try again.", code="download_failed") from exc
+
+
+def _store_portrait(clip: Clip, url: str, path: Path) -> None:
+    """Keep the native portrait version for the `portrait` layout. Best effort: the landscape file is what counts."""
+    try:
+        _download(url, path)
+        _probe(path)
+    except ClipError as exc:
+        logger.info("Portrait version of clip %s not stored: %s", clip.pk, exc)
+        return
+    old_name = clip.portrait_file.name
+    with path.open("rb") as source:
+        clip.portrait_file.save(f"{clip.twitch_clip_id or clip.pk}-portrait.mp4", File(source), save=False)
+    Clip.objects.filter(pk=clip.pk).update(portrait_file=clip.portrait_file.name)
+    if old_name and old_name != clip.portrait_file.name:
+        clip.portrait_file.storage.delete(old_name)
 
 
 def _probe(path: Path) -> VideoInfo:

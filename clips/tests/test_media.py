@@ -83,17 +83,34 @@ def test_a_clip_is_downloaded_probed_and_stored(http, clip, twitch_video, settin
     assert fetched.media_size == len(twitch_video)
     with fetched.media_file.open("rb") as stored:
         assert stored.read() == twitch_video
-    assert stored_files(settings) == [Path(settings.MEDIA_ROOT) / fetched.media_file.name]
+    assert sorted(stored_files(settings)) == sorted(
+        Path(settings.MEDIA_ROOT) / name for name in (fetched.media_file.name, fetched.portrait_file.name)
+    )
 
 
-def test_the_landscape_file_is_preferred_and_a_portrait_version_is_recorded(http, clip, twitch_video):
+def test_the_landscape_file_is_preferred_and_the_portrait_version_kept_for_the_portrait_layout(
+    http, clip, twitch_video
+):
     ready_to_download(http, clip, twitch_video, portrait=PORTRAIT_URL)
     fetched = fetch(clip)
     assert fetched.has_portrait is True
     assert len(calls_to(http, LANDSCAPE_URL)) == 1
-    assert calls_to(http, PORTRAIT_URL) == []
+    assert len(calls_to(http, PORTRAIT_URL)) == 1
     clip.refresh_from_db()
     assert clip.has_portrait is True
+    assert clip.media_file.name.endswith(f"{clip.twitch_clip_id}.mp4")
+    assert clip.portrait_file.name.endswith(f"{clip.twitch_clip_id}-portrait.mp4")
+
+
+def test_a_portrait_version_that_fails_to_download_does_not_fail_the_clip(http, clip, twitch_video):
+    clerk_token(http, clip.owner)
+    helix_downloads(http, clip, portrait=PORTRAIT_URL)
+    http.get(LANDSCAPE_URL, body=twitch_video, content_type="video/mp4")
+    http.get(PORTRAIT_URL, status=403)
+    fetched = fetch(clip)
+    assert fetched.media_status == Clip.MediaStatus.READY
+    assert fetched.has_portrait is True
+    assert not fetched.portrait_file
 
 
 def test_without_a_portrait_version_has_portrait_stays_false(http, clip, twitch_video):
