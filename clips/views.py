@@ -11,13 +11,13 @@ from clips import services
 from clips.filters import ClipFilter
 from clips.models import Clip, ClipImport
 from clips.serializers import ClipImportRequestSerializer, ClipImportSerializer, ClipSerializer, ClipUploadSerializer
-from creatorsync.api import ERROR_RESPONSE, BadRequest, ConflictError, PayloadTooLarge
+from creatorsync.api import ERROR_RESPONSE, BadRequest, ConflictError, PayloadTooLarge, api_error
 from creatorsync.viewsets import OwnerScopedViewSet
 
 
 def _as_api_error(error: services.ClipError) -> Exception:
     if isinstance(error, services.ImportAlreadyRunning):
-        return ConflictError(detail={"detail": str(error), "import_id": str(error.running.pk)}, code=error.code)
+        return api_error(ConflictError, str(error), code=error.code, details={"import_id": str(error.running.pk)})
     if error.code == "too_large":
         return PayloadTooLarge(detail=str(error), code=error.code)
     return BadRequest(detail=str(error), code=error.code)

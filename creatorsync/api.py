@@ -41,12 +41,17 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
             code="validation_error", message="The request has invalid fields.", details=_as_dict(exc.detail)
         )
     else:
-        detail = exc.detail
-        # Extra keys beside "detail" (e.g. the id of a conflicting row) travel in `details`.
-        extra = {key: value for key, value in detail.items() if key != "detail"} if isinstance(detail, dict) else {}
-        message = detail.get("detail", detail) if isinstance(detail, dict) else detail
-        response.data = error_body(code=_first_code(exc), message=_first_message(message), details=extra or None)
+        response.data = error_body(
+            code=_first_code(exc), message=_first_message(exc.detail), details=getattr(exc, "error_details", None)
+        )
     return response
+
+
+def api_error(exception_class: type[exceptions.APIException], message: str, *, code: str, details: dict | None = None):
+    """An API exception whose `details` keep their JSON types (DRF would turn them into strings)."""
+    exc = exception_class(detail=message, code=code)
+    exc.error_details = details
+    return exc
 
 
 def _as_dict(detail: Any) -> Any:

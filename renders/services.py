@@ -132,6 +132,10 @@ def render_job_retry(*, job: RenderJob, source: str = Source.API) -> bool:
     from renders.tasks import dispatch_render
 
     with transaction.atomic():
+        # A retry is a new render: it counts against the user's limits like one.
+        User.objects.select_for_update().filter(pk=job.owner_id).first()
+        if job.status in (Status.FAILED, Status.CANCELLED):
+            render_limits_check(owner=job.owner, preset=job.preset, aspect=job.input_props.get("aspect", "9:16"))
         won = _transition(
             job,
             allowed=(Status.FAILED, Status.CANCELLED),
@@ -149,6 +153,7 @@ def render_job_retry(*, job: RenderJob, source: str = Source.API) -> bool:
             finished_at=None,
             last_polled_at=None,
             output_url="",
+            created_at=timezone.now(),
             deadline_at=timezone.now() + timedelta(minutes=settings.RENDER_DEADLINE_MINUTES),
         )
         if won:

@@ -14,7 +14,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.response import Response
 
-from creatorsync.api import ERROR_RESPONSE, ConflictError, TooManyRequests, error_body
+from creatorsync.api import ERROR_RESPONSE, ConflictError, TooManyRequests, api_error, error_body
 from creatorsync.viewsets import OwnerScopedViewSet
 from renders import services
 from renders.filters import RenderJobFilter
@@ -65,8 +65,7 @@ class RenderJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OwnerSc
                 input_props=params.validated_data["props"],
             )
         except services.RenderLimitExceeded as exc:
-            error = TooManyRequests if exc.code == "render_limit_reached" else PermissionDenied
-            raise error(detail={"detail": str(exc), **exc.details}, code=exc.code) from exc
+            raise _limit_error(exc) from exc
         return Response(RenderJobSerializer(job).data, status=201)
 
     @extend_schema(summary="Cancel a queued or rendering job", request=None, responses={200: RenderJobSerializer})
@@ -81,7 +80,11 @@ class RenderJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OwnerSc
     @action(detail=True, methods=["post"])
     def retry(self, request, pk=None):
         job = self.get_object()
-        if not services.render_job_retry(job=job):
+        try:
+            retried = services.render_job_retry(job=job)
+        except services.RenderLimitExceeded as exc:
+            raise _limit_error(exc) from exc
+        if not retried:
             raise ConflictError(detail=f"A {job.status} job cannot be retried.", code="not_retryable")
         return Response(RenderJobSerializer(job).data)
 
@@ -124,6 +127,11 @@ def remotion_webhook(request: HttpRequest) -> JsonResponse:
     if not isinstance(payload, dict) or payload.get("type") not in ("success", "error", "timeout"):
         return _error(400, "invalid_payload", "Expected a Remotion webhook with type success, error or timeout.")
     return JsonResponse({"status": services.render_apply_webhook(payload=payload)})
+
+
+def _limit_error(exc: "services.RenderLimitExceeded") -> Exception:
+    exception_class = TooManyRequests if exc.code == "render_limit_reached" else PermissionDenied
+    return api_error(exception_class, str(exc), code=exc.code, details=exc.details)
 
 
 def _error(status: int, code: str, message: str) -> JsonResponse:

@@ -6,6 +6,7 @@ come from FEATURE_FLAG_DEFAULTS.
 """
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,7 @@ from creatorsync.shutdown import register_shutdown_hook
 logger = logging.getLogger(__name__)
 
 _client: Posthog | None = None
+_definitions_loader: threading.Thread | None = None
 
 
 def configure() -> Posthog:
@@ -38,6 +40,11 @@ def configure() -> Posthog:
         on_error=_log_error,
     )
     register_shutdown_hook(flush)
+    if key and settings.POSTHOG_SECRET_KEY:
+        # Load definitions (and start the poller) off the request path; until then flags use defaults.
+        global _definitions_loader
+        _definitions_loader = threading.Thread(target=_safely, args=(_client.load_feature_flags,), daemon=True)
+        _definitions_loader.start()
     return _client
 
 
@@ -62,9 +69,13 @@ def set_person(*, distinct_id: str | None, properties: dict[str, Any]) -> None:
     _safely(client().set, distinct_id=distinct_id, properties=properties)
 
 
+FLUSH_TIMEOUT_SECONDS = 2.0
+
+
 def flush() -> None:
+    """Send what is buffered, waiting at most FLUSH_TIMEOUT_SECONDS (PostHog may be down)."""
     if _client is not None and is_enabled():
-        _safely(_client.flush)
+        _safely(_client.flush, timeout_seconds=FLUSH_TIMEOUT_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -101,12 +112,11 @@ def evaluate_flags(*, distinct_id: str | None, keys: list[str] = ()) -> FeatureF
     """
     defaults = _default_flags()
     wanted = sorted(set(keys) | set(defaults))
-    if not distinct_id or not is_enabled() or not wanted:
+    local = bool(settings.POSTHOG_SECRET_KEY)
+    if not distinct_id or not is_enabled() or not wanted or (local and client().feature_flags is None):
         return FeatureFlags({key: defaults.get(key, Flag(enabled=False)) for key in wanted})
     try:
-        snapshot = client().evaluate_flags(
-            distinct_id, flag_keys=wanted, only_evaluate_locally=bool(settings.POSTHOG_SECRET_KEY)
-        )
+        snapshot = client().evaluate_flags(distinct_id, flag_keys=wanted, only_evaluate_locally=local)
         answered = set(snapshot.keys)
     except Exception:
         logger.warning("PostHog flag evaluation failed; using defaults", exc_info=True)
@@ -116,7 +126,8 @@ def evaluate_flags(*, distinct_id: str | None, keys: list[str] = ()) -> FeatureF
         if key not in answered:
             flags[key] = defaults.get(key, Flag(enabled=False))
             continue
-        value = snapshot.get_flag(key)
+        # No exposure event: evaluating is not showing (the admin page evaluates too).
+        value = snapshot.get_flag(key, send_feature_flag_events=False)
         flags[key] = Flag(
             enabled=bool(value),
             variant=value if isinstance(value, str) else None,
