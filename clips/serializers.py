@@ -1,9 +1,10 @@
 from rest_framework import serializers
 
 from clips.models import Clip, ClipImport
+from creatorsync.api import FastReadSerializer
 
 
-class ClipSerializer(serializers.ModelSerializer):
+class ClipSerializer(FastReadSerializer):
     media_url = serializers.SerializerMethodField()
 
     class Meta:
@@ -52,7 +53,7 @@ class ClipUploadSerializer(serializers.Serializer):
     title = serializers.CharField(max_length=300, required=False, allow_blank=True)
 
 
-class ClipImportSerializer(serializers.ModelSerializer):
+class ClipImportSerializer(FastReadSerializer):
     class Meta:
         model = ClipImport
         fields = [

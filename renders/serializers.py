@@ -5,11 +5,12 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from clips.models import Clip
+from creatorsync.api import FastReadSerializer
 from renders.layout import ASPECTS, LAYOUTS, TITLE_MAX_LENGTH
 from renders.models import RenderJob, RenderPreset
 
 
-class PresetSerializer(serializers.ModelSerializer):
+class PresetSerializer(FastReadSerializer):
     class Meta:
         model = RenderPreset
         fields = ["id", "slug", "name", "composition_id", "default_props", "width", "height", "fps", "codec"]
@@ -97,7 +98,7 @@ class RenderCreateSerializer(serializers.Serializer):
         return attrs
 
 
-class RenderJobSerializer(serializers.ModelSerializer):
+class RenderJobSerializer(FastReadSerializer):
     preset = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     download_url = serializers.SerializerMethodField()
 

@@ -153,6 +153,7 @@ def render_job_retry(*, job: RenderJob, source: str = Source.API) -> bool:
             finished_at=None,
             last_polled_at=None,
             output_url="",
+            output_file="",
             created_at=timezone.now(),
             deadline_at=timezone.now() + timedelta(minutes=settings.RENDER_DEADLINE_MINUTES),
         )
@@ -462,8 +463,13 @@ def _transition(
             _record(job, f"ignored_{kind}", source, {"status": previous, **(payload or {})})
             return False
         _record(job, kind, source, payload or {})
-        render_transition.send(sender=RenderJob, job_id=job.pk, old_status=previous, new_status=to, source=source)
-    job.refresh_from_db()
+        # The row now holds exactly these values: no need to read it back.
+        job.status = to
+        for name, value in changes.items():
+            setattr(job, name, value)
+        render_transition.send(
+            sender=RenderJob, job=job, job_id=job.pk, old_status=previous, new_status=to, source=source
+        )
     return True
 
 

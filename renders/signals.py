@@ -10,7 +10,8 @@ from procrastinate.exceptions import AlreadyEnqueued
 
 from renders.models import RenderJob
 
-# Sent inside the transaction that made the change, with job_id, old_status, new_status and source.
+# Sent inside the transaction that made the change, with job (up to date), job_id, old_status,
+# new_status and source.
 render_transition = django.dispatch.Signal()
 
 
@@ -24,16 +25,22 @@ def queue_dispatch_on_create(sender, instance: RenderJob, created: bool, **kwarg
 
 
 @receiver(render_transition, dispatch_uid="renders.after_transition")
-def after_transition(sender, job_id, old_status: str, new_status: str, source: str, **kwargs) -> None:
-    from renders.tasks import copy_render_output, dispatch_waiting_renders
+def after_transition(sender, job: RenderJob, job_id, old_status: str, new_status: str, source: str, **kwargs) -> None:
+    from renders.tasks import copy_render_output
 
-    if new_status == RenderJob.Status.SUCCEEDED:
-        job = RenderJob.objects.only("output_file", "output_url").get(pk=job_id)
-        if job.output_url and not job.output_file:
-            copy_render_output.defer(job_id=str(job_id))
+    if new_status == RenderJob.Status.SUCCEEDED and job.output_url and not job.output_file:
+        copy_render_output.defer(job_id=str(job_id))
     if old_status == RenderJob.Status.RENDERING:
-        # A slot is free: start whoever waits. One such job in the queue is enough.
-        with contextlib.suppress(AlreadyEnqueued), transaction.atomic():
+        # A slot is free: start whoever waits. After commit, so concurrent webhooks do not
+        # queue behind each other's lock on the one waiting "dispatch_waiting_renders" job.
+        transaction.on_commit(_queue_waiting_dispatches)
+
+
+def _queue_waiting_dispatches() -> None:
+    from renders.tasks import dispatch_waiting_renders
+
+    if RenderJob.objects.filter(status=RenderJob.Status.QUEUED).exists():
+        with contextlib.suppress(AlreadyEnqueued):
             dispatch_waiting_renders.configure(queueing_lock="dispatch_waiting_renders").defer()
 
 
@@ -50,7 +57,7 @@ def announce_outcome(sender, job_id, old_status: str, new_status: str, source: s
     from integrations import posthog
 
     event = FINAL_EVENTS.get(new_status)
-    if event is None:
+    if event is None or not posthog.is_enabled():
         return
     job = RenderJob.objects.select_related("owner", "preset").get(pk=job_id)
     started = job.dispatched_at or job.created_at

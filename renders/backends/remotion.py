@@ -2,6 +2,8 @@
 
 import json
 import logging
+import os
+import threading
 
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
@@ -21,16 +23,48 @@ CUSTOM_DATA_MAX_CHARS = 1024
 RATE_LIMIT_CODES = {"TooManyRequestsException", "ThrottlingException", "Throttling", "RequestLimitExceeded"}
 
 
+class _ReusingRemotionClient(RemotionClient):
+    """The SDK builds a new boto3 client for every call (tens of milliseconds); build it once."""
+
+    def _create_lambda_client(self):
+        with self._client_lock:
+            if self._lambda_client is None:
+                self._lambda_client = super()._create_lambda_client()
+            return self._lambda_client
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._client_lock = threading.Lock()
+        self._lambda_client = None
+
+
+_clients: dict[tuple, RemotionClient] = {}
+_clients_lock = threading.Lock()
+
+
 def remotion_client() -> RemotionClient:
-    return RemotionClient(
-        region=settings.REMOTION_REGION,
-        serve_url=settings.REMOTION_SERVE_URL,
-        function_name=settings.REMOTION_FUNCTION_NAME,
-        # One attempt: a retried start that had in fact succeeded would start a second render
-        # we never hear of. Our own dispatch retries instead, and knows about every render.
-        # (`total_max_attempts` counts the first try; botocore's `max_attempts` would allow one retry.)
-        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=30),
+    """One SDK client per process and configuration (boto3 clients are thread-safe)."""
+    key = (
+        settings.REMOTION_REGION,
+        settings.REMOTION_SERVE_URL,
+        settings.REMOTION_FUNCTION_NAME,
+        os.environ.get("AWS_ENDPOINT_URL_LAMBDA"),
+        os.environ.get("AWS_ACCESS_KEY_ID"),
     )
+    with _clients_lock:
+        if key not in _clients:
+            _clients[key] = _ReusingRemotionClient(
+                region=settings.REMOTION_REGION,
+                serve_url=settings.REMOTION_SERVE_URL,
+                function_name=settings.REMOTION_FUNCTION_NAME,
+                # One attempt: a retried start that had in fact succeeded would start a second render
+                # we never hear of. Our own dispatch retries instead, and knows about every render.
+                # (`total_max_attempts` counts the first try; botocore's `max_attempts` would allow a retry.)
+                config=Config(
+                    retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=30
+                ),
+            )
+        return _clients[key]
 
 
 def webhook_url() -> str:
