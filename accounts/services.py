@@ -5,6 +5,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Literal
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from procrastinate.exceptions import AlreadyEnqueued
@@ -182,6 +183,11 @@ def _link_twitch_account(user: User, external_accounts: list[dict]) -> None:
             distinct_id=user.clerk_id,
             properties={"twitch_user_id": account.twitch_user_id, "twitch_login": account.login},
         )
+        if settings.TWITCH_CLIENT_ID:
+            from clips.tasks import refresh_twitch_account
+
+            # The display name (and current login) come from Helix, off the request path.
+            refresh_twitch_account.defer(account_id=str(account.pk))
 
 
 @transaction.atomic

@@ -62,6 +62,22 @@ class ImportAlreadyRunning(ClipError):
         self.running = running
 
 
+# --- Twitch account -------------------------------------------------------------------------
+
+
+def twitch_account_refresh(*, account_id: str, client: TwitchClient | None = None) -> TwitchAccount | None:
+    """Fill in the linked account's display name and current login from Helix `GET /users`."""
+    account = TwitchAccount.objects.filter(pk=account_id).first()
+    if account is None:
+        return None  # unlinked meanwhile
+    users = (client or TwitchClient()).get_users(ids=[account.twitch_user_id])
+    if users:
+        account.login = (users[0].get("login") or account.login)[:64]
+        account.display_name = (users[0].get("display_name") or "")[:64]
+        account.save(update_fields=["login", "display_name", "updated_at"])
+    return account
+
+
 # --- Import ---------------------------------------------------------------------------------
 
 
