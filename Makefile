@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 # Local runs default to debug mode; production sets DJANGO_DEBUG=false itself.
 export DJANGO_DEBUG ?= true
 
+
 .PHONY: run test bench install
 
 install: $(VENV)/.installed
@@ -23,3 +24,6 @@ test: install
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
 	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python bench/run.py
