@@ -8,6 +8,19 @@ from pathlib import Path
 import imageio_ffmpeg
 
 PROBE_TIMEOUT_SECONDS = 30
+# Output options for every MP4 we encode: H.264 and AAC that browsers and phones play, moov atom first.
+H264_MP4_OUTPUT = [
+    "-c:v",
+    "libx264",
+    "-preset",
+    "veryfast",
+    "-pix_fmt",
+    "yuv420p",
+    "-c:a",
+    "aac",
+    "-movflags",
+    "+faststart",
+]
 _DURATION = re.compile(r"Duration: (\d+):(\d{2}):(\d{2}(?:\.\d+)?)")
 _VIDEO_SIZE = re.compile(r"Stream #.*?Video: .*?, (\d{2,5})x(\d{2,5})\b")
 

@@ -4,6 +4,26 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+# The clip fields that mirror Helix, refreshed by every import.
+HELIX_FIELDS = [
+    "url",
+    "embed_url",
+    "broadcaster_id",
+    "broadcaster_name",
+    "creator_id",
+    "creator_name",
+    "video_id",
+    "vod_offset",
+    "game_id",
+    "language",
+    "title",
+    "view_count",
+    "clip_created_at",
+    "thumbnail_url",
+    "duration",
+    "is_featured",
+]
+
 
 def clip_media_path(clip: "Clip", filename: str) -> str:
     return f"clips/{clip.owner_id}/{clip.pk}/{filename}"

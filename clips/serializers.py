@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from clips.models import Clip, ClipImport
+from clips.models import HELIX_FIELDS, Clip, ClipImport
 from creatorsync.api import FastReadSerializer
 
 
@@ -13,22 +13,7 @@ class ClipSerializer(FastReadSerializer):
             "id",
             "source",
             "twitch_clip_id",
-            "title",
-            "url",
-            "embed_url",
-            "thumbnail_url",
-            "broadcaster_id",
-            "broadcaster_name",
-            "creator_id",
-            "creator_name",
-            "video_id",
-            "vod_offset",
-            "game_id",
-            "language",
-            "view_count",
-            "duration",
-            "is_featured",
-            "clip_created_at",
+            *HELIX_FIELDS,
             "media_status",
             "media_error",
             "media_duration",

@@ -14,7 +14,7 @@ from django.utils.dateparse import parse_datetime
 
 from accounts.models import TwitchAccount, User
 from clips.media import NotAVideo, VideoInfo, probe_video
-from clips.models import Clip, ClipImport
+from clips.models import HELIX_FIELDS, Clip, ClipImport
 from creatorsync.locks import advisory_lock
 from integrations import posthog
 from integrations.clerk import backend_api
@@ -27,25 +27,6 @@ HELIX_RESULT_CAP = 1000
 MIN_WINDOW = timedelta(minutes=1)
 DOWNLOAD_SCOPES = {"channel:manage:clips", "editor:manage:clips"}
 DOWNLOAD_CHUNK_BYTES = 1024 * 1024
-
-HELIX_FIELDS = [
-    "url",
-    "embed_url",
-    "broadcaster_id",
-    "broadcaster_name",
-    "creator_id",
-    "creator_name",
-    "video_id",
-    "vod_offset",
-    "game_id",
-    "language",
-    "title",
-    "view_count",
-    "clip_created_at",
-    "thumbnail_url",
-    "duration",
-    "is_featured",
-]
 
 
 class ClipError(Exception):

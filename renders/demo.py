@@ -8,7 +8,7 @@ from django.core.files import File
 from django.utils import timezone
 
 from accounts.models import User
-from clips.media import ffmpeg_path, probe_video
+from clips.media import H264_MP4_OUTPUT, ffmpeg_path, probe_video
 from clips.models import Clip
 from renders.models import RenderPreset
 
@@ -84,16 +84,7 @@ def _generate(path: Path, *, width: int, height: int) -> Path:
             "[v]",
             "-map",
             "2:a",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-movflags",
-            "+faststart",
+            *H264_MP4_OUTPUT,
             "-y",
             str(path),
         ],

@@ -2,13 +2,18 @@
 
 import itertools
 import subprocess
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from django.db import connection
 from django.utils import timezone
 
-from clips.media import ffmpeg_path
+from clips.media import H264_MP4_OUTPUT, ffmpeg_path
 from clips.models import Clip
+from creatorsync.locks import advisory_lock
 
 TWITCH_API_URL = "https://api.twitch.test/helix"
 TWITCH_AUTH_URL = "https://id.twitch.test/oauth2"
@@ -79,15 +84,8 @@ def make_video(path: Path, *, width: int = 320, height: int = 180, seconds: floa
             "sine=frequency=440",
             "-t",
             str(seconds),
-            "-c:v",
-            "libx264",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
+            *H264_MP4_OUTPUT,
             "-shortest",
-            "-movflags",
-            "+faststart",
             "-y",
             str(path),
         ],
@@ -95,3 +93,27 @@ def make_video(path: Path, *, width: int = 320, height: int = 180, seconds: floa
         timeout=60,
     )
     return path
+
+
+@contextmanager
+def lock_held_elsewhere(name: str) -> Iterator[None]:
+    """Hold a PostgreSQL advisory lock from another thread (so another connection), as a second worker would."""
+    acquired, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with advisory_lock(name) as got:
+                if got:
+                    acquired.set()
+                    release.wait(timeout=30)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert acquired.wait(timeout=10), "the other connection could not take the lock"
+        yield
+    finally:
+        release.set()
+        thread.join(timeout=10)

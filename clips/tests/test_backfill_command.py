@@ -6,24 +6,19 @@ non-retryable Helix answers (400) rather than 5xx, to keep the tests free of rea
 
 import io
 import json
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
 from django.utils import timezone
 from responses import matchers
 
 from accounts.models import TwitchAccount
 from clips.models import Clip, ClipImport
 from clips.services import clip_import_start
-from clips.tests.factories import BROADCASTER_ID, TWITCH_API_URL, helix_clip, helix_page
-from creatorsync.locks import advisory_lock
+from clips.tests.factories import BROADCASTER_ID, TWITCH_API_URL, helix_clip, helix_page, lock_held_elsewhere
 
 CLIPS_URL = f"{TWITCH_API_URL}/clips"
 STRANGER_BROADCASTER_ID = "654321"
@@ -85,30 +80,6 @@ def clip_requests(mock) -> list[dict[str, str]]:
 def rejected(mock, **window) -> None:
     """A Helix answer that fails the import at once (no retries)."""
     serve(mock, {"status": 400, "message": "Invalid cursor"}, status=400, **window)
-
-
-@contextmanager
-def lock_held_elsewhere(name: str) -> Iterator[None]:
-    """Hold a PostgreSQL advisory lock from another thread (another connection), as another process would."""
-    acquired, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        try:
-            with advisory_lock(name) as got:
-                if got:
-                    acquired.set()
-                    release.wait(timeout=30)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=hold)
-    thread.start()
-    try:
-        assert acquired.wait(timeout=10), "the other connection could not take the lock"
-        yield
-    finally:
-        release.set()
-        thread.join(timeout=10)
 
 
 # --- Choosing users -----------------------------------------------------------------------------

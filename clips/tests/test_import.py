@@ -1,9 +1,6 @@
 """Importing a streamer's Twitch clips: starting, walking windows and pages, upserting, failing and resuming."""
 
 import json
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlsplit
 
@@ -23,8 +20,7 @@ from clips.services import (
     clip_import_run,
     clip_import_start,
 )
-from clips.tests.factories import BROADCASTER_ID, TWITCH_API_URL, helix_clip, helix_page, make_clip
-from creatorsync.locks import advisory_lock
+from clips.tests.factories import BROADCASTER_ID, TWITCH_API_URL, helix_clip, helix_page, lock_held_elsewhere, make_clip
 from integrations.twitch import TwitchClient
 
 CLIPS_URL = f"{TWITCH_API_URL}/clips"
@@ -92,30 +88,6 @@ def run(clip_import: ClipImport, client: TwitchClient, **kwargs) -> ClipImport:
 
 def import_jobs():
     return ProcrastinateJob.objects.filter(task_name=RUN_TASK)
-
-
-@contextmanager
-def lock_held_elsewhere(name: str) -> Iterator[None]:
-    """Hold a PostgreSQL advisory lock from another thread (so another connection), as a second worker would."""
-    acquired, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        try:
-            with advisory_lock(name) as got:
-                if got:
-                    acquired.set()
-                    release.wait(timeout=30)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=hold)
-    thread.start()
-    try:
-        assert acquired.wait(timeout=10), "the other connection could not take the lock"
-        yield
-    finally:
-        release.set()
-        thread.join(timeout=10)
 
 
 class Rollback(Exception):

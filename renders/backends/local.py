@@ -10,7 +10,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.files import File
 
-from clips.media import ffmpeg_path
+from clips.media import H264_MP4_OUTPUT, ffmpeg_path
 from renders.backends import DispatchError, Progress, Started
 from renders.layout import Rect, even, output_size
 from renders.models import RenderJob
@@ -99,16 +99,7 @@ def ffmpeg_command(
         "[out]",
         "-map",
         "0:a?",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-pix_fmt",
-        "yuv420p",
-        "-c:a",
-        "aac",
-        "-movflags",
-        "+faststart",
+        *H264_MP4_OUTPUT,
         "-progress",
         "pipe:1",
         "-y",
