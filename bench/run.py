@@ -40,6 +40,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10, help="Seconds per wrk run.")
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers.")
+    parser.add_argument("--threads", type=int, default=None, help="gunicorn threads per worker (default: the app's).")
     args = parser.parse_args()
 
     wrk = ensure_wrk()
@@ -153,6 +154,7 @@ class Bench:
             "LOG_LEVEL": "WARNING",
             "PORT": str(self.web_port),
             "WEB_CONCURRENCY": str(self.args.workers),
+            **({"GUNICORN_THREADS": str(self.args.threads)} if self.args.threads else {}),
             # Steady state: no worker recycling (a restart mid-run costs a second of imports).
             "GUNICORN_MAX_REQUESTS": "0",
             "POSTHOG_PROJECT_API_KEY": "",
