@@ -12,7 +12,8 @@ from django.core.files import File
 
 from clips.media import H264_MP4_OUTPUT, ffmpeg_path
 from renders.backends import DispatchError, Progress, Started
-from renders.layout import Rect, even, output_size
+from renders.inputs import render_output_size, render_source
+from renders.layout import Rect, even
 from renders.models import RenderJob
 
 logger = logging.getLogger(__name__)
@@ -43,14 +44,8 @@ class LocalBackend:
 def render_job_locally(job: RenderJob, *, on_progress) -> None:
     """Render `job` to an MP4 and attach it as the job's output file. Raises DispatchError on failure."""
     props = job.input_props
-    clip = job.clip
-    if clip is None or not clip.media_file:
-        raise DispatchError("The clip has no video file to render.", retryable=False)
-    portrait = props.get("layout") == "portrait"
-    source = clip.portrait_file if portrait and clip.portrait_file else clip.media_file
-    width, height = output_size(
-        preset_width=job.preset.width, preset_height=job.preset.height, aspect=props.get("aspect", "9:16")
-    )
+    source = render_source(job)
+    width, height = render_output_size(job)
     with tempfile.TemporaryDirectory() as folder:
         source_path = Path(folder) / "source"
         with source.open("rb") as remote, source_path.open("wb") as local:

@@ -168,7 +168,7 @@ def test_a_job_whose_clip_was_deleted_fails_without_rendering(ready_clip, create
     job = render(run_queued_jobs, job)
     assert job.status == Status.FAILED
     assert job.failure_reason == RenderJob.FailureReason.ERROR
-    assert "no video file" in job.error_message
+    assert "was deleted" in job.error_message
     assert worker_task_statuses("renders.tasks.render_locally") == ["succeeded"]
 
 
