@@ -15,6 +15,7 @@ from django.utils.dateparse import parse_datetime
 from accounts.models import TwitchAccount, User
 from clips.media import NotAVideo, VideoInfo, probe_video
 from clips.models import HELIX_FIELDS, Clip, ClipImport
+from creatorsync.errors import ServiceError
 from creatorsync.locks import advisory_lock
 from integrations import posthog
 from integrations.clerk import backend_api
@@ -29,12 +30,8 @@ DOWNLOAD_SCOPES = {"channel:manage:clips", "editor:manage:clips"}
 DOWNLOAD_CHUNK_BYTES = 1024 * 1024
 
 
-class ClipError(Exception):
-    """A clip operation cannot be done; `code` is stable, the message is for people."""
-
-    def __init__(self, message: str, *, code: str):
-        super().__init__(message)
-        self.code = code
+class ClipError(ServiceError):
+    """A clip operation cannot be done."""
 
 
 class ImportAlreadyRunning(ClipError):

@@ -20,6 +20,7 @@ from procrastinate.exceptions import AlreadyEnqueued
 
 from accounts.models import User
 from clips.models import Clip
+from creatorsync.errors import ServiceError
 from creatorsync.features import user_features
 from integrations import posthog
 from renders.backends import DispatchError, RateLimited, get_backend
@@ -37,10 +38,8 @@ BACKOFF_BASE_SECONDS = 15
 BACKOFF_MAX_SECONDS = 15 * 60
 
 
-class RenderError(Exception):
-    def __init__(self, message: str, *, code: str):
-        super().__init__(message)
-        self.code = code
+class RenderError(ServiceError):
+    """A render operation cannot be done."""
 
 
 # --- Creation, cancel, retry ------------------------------------------------------------------
