@@ -8,10 +8,12 @@ Every error under /api/ has one shape:
 per-field messages for validation errors (else it is omitted).
 """
 
+import logging
 from datetime import UTC
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import DataError
 from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import ISO_8601, exceptions, serializers
@@ -22,6 +24,8 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from creatorsync.request_context import current_request_id
 
+logger = logging.getLogger(__name__)
+
 
 def error_body(*, code: str, message: str, details: Any = None) -> dict:
     error = {"code": code, "message": message, "request_id": current_request_id()}
@@ -31,7 +35,14 @@ def error_body(*, code: str, message: str, details: Any = None) -> dict:
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
-    if isinstance(exc, Http404):
+    if isinstance(exc, DataError):
+        # PostgreSQL refused a value the edge let through (a NUL character, an out-of-range number):
+        # the client's input, not our failure. Logged so the validation gap gets closed.
+        logger.warning("Database refused a request value: %s", exc)
+        exc = exceptions.ValidationError(
+            {"non_field_errors": ["A value is out of range or contains characters that cannot be stored."]}
+        )
+    elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()

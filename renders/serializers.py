@@ -1,3 +1,5 @@
+import re
+
 from django.conf import settings
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -8,6 +10,8 @@ from clips.models import Clip
 from creatorsync.api import FastReadSerializer
 from renders.layout import ASPECTS, LAYOUTS, TITLE_MAX_LENGTH
 from renders.models import RenderJob, RenderPreset
+
+SLUG = re.compile(r"[-a-zA-Z0-9_]{1,100}")
 
 
 class PresetSerializer(FastReadSerializer):
@@ -76,6 +80,11 @@ class OwnClipField(serializers.PrimaryKeyRelatedField):
 
 @extend_schema_field(OpenApiTypes.STR)
 class ActivePresetField(serializers.SlugRelatedField):
+    def to_internal_value(self, data):
+        if not isinstance(data, str) or not SLUG.fullmatch(data):
+            self.fail("does_not_exist", slug_name=self.slug_field, value=str(data)[:100])
+        return super().to_internal_value(data)
+
     def get_queryset(self):
         from renders.selectors import presets_for_user
 

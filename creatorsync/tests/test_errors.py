@@ -61,3 +61,9 @@ def test_pages_outside_the_api_keep_html_errors(client):
     response = client.get("/no-such-page/")
     assert response.status_code == 404
     assert not response["Content-Type"].startswith("application/json")
+
+
+def test_a_value_the_database_refuses_is_a_400_not_a_500(api_client):
+    response = api_client.get("/api/test/lookup/", {"name": "nul\x00byte"})
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "validation_error"

@@ -34,6 +34,15 @@ class WhoAmIView(APIView):
         return Response({"username": request.user.username})
 
 
+class NulQueryView(APIView):
+    permission_classes = [AllowAny]
+
+    def get(self, request):
+        from accounts.models import User
+
+        return Response({"exists": User.objects.filter(username=request.GET.get("name", "")).exists()})
+
+
 def crashing_django_view(request):
     raise RuntimeError("a bug outside DRF")
 
@@ -42,6 +51,7 @@ urlpatterns = [
     path("api/test/validate/", ValidatingView.as_view()),
     path("api/test/crash/", CrashingView.as_view()),
     path("api/test/crash-django/", crashing_django_view),
+    path("api/test/lookup/", NulQueryView.as_view()),
     path("api/test/protected/", WhoAmIView.as_view()),
     *project_urlpatterns,
 ]

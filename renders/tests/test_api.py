@@ -584,3 +584,12 @@ def test_only_the_owner_can_download_a_succeeded_render(api_client, bearer, stra
     response = api_client.get(job_url(rendered_job, "download"), **bearer(stranger))
     assert response.status_code == 404
     assert error_code(response) == "not_found"
+
+
+@pytest.mark.parametrize("slug", ["vertical\x00720p", "../etc", "x" * 101, 42])
+def test_a_malformed_preset_slug_is_a_400(api_client, bearer, owner, ready_clip, preset, slug):
+    response = api_client.post(
+        "/api/renders/", {"clip": str(ready_clip.pk), "preset": slug}, format="json", **bearer(owner)
+    )
+    assert response.status_code == 400
+    assert "preset" in response.json()["error"]["details"]
