@@ -212,7 +212,7 @@ def render_apply_webhook(*, payload: dict) -> str:
         return "unknown_render"
     kind = payload.get("type")
     render_id = str(payload.get("renderId") or "")
-    if render_id and job.remotion_render_id and job.remotion_render_id != render_id:
+    if render_id and _is_earlier_attempt(job, render_id):
         # An earlier attempt's render (before a retry): it must not decide the current one.
         logger.info("Ignoring a %s webhook from render %s; job %s now tracks another", kind, render_id, job.pk)
         return "stale_render"
@@ -253,6 +253,14 @@ def render_apply_webhook(*, payload: dict) -> str:
     if not won:
         logger.info("Remotion %s webhook for job %s arrived after it was final (%s)", kind, job.pk, job.status)
     return "applied" if won else "ignored"
+
+
+def _is_earlier_attempt(job: RenderJob, render_id: str) -> bool:
+    if job.remotion_render_id:
+        return job.remotion_render_id != render_id
+    # Not dispatched (again) yet: either this webhook beat the dispatch response (apply it), or it
+    # comes from a render of an attempt before a retry, which the event log remembers.
+    return job.events.filter(kind="dispatched", payload__render_id=render_id).exists()
 
 
 def _job_for_webhook(payload: dict) -> RenderJob | None:

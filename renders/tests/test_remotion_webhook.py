@@ -13,7 +13,7 @@ from remotion_lambda.exception import RemotionException
 from remotion_lambda.webhook import validate_webhook_signature
 
 from renders import services
-from renders.models import RenderJob
+from renders.models import RenderEvent, RenderJob
 from renders.tests.conftest import WEBHOOK_SECRET, WEBHOOK_URL, remotion_delivery, remotion_signature, success_payload
 
 pytestmark = pytest.mark.django_db
@@ -371,3 +371,16 @@ def test_a_late_webhook_from_a_render_the_job_no_longer_tracks_does_not_decide_i
 
     job.refresh_from_db()
     assert job.status == "rendering"
+
+
+def test_a_late_webhook_from_before_a_retry_is_ignored_until_the_new_render_starts(client, make_job):
+    job = make_job(render_id="old-render")
+    RenderEvent.objects.create(job=job, kind="dispatched", source="worker", payload={"render_id": "old-render"})
+    services.render_job_cancel(job=job)
+    services.render_job_retry(job=job)  # queued again, no render id yet
+
+    response = deliver(client, error_payload(render_id="old-render", job_id=str(job.pk)))
+
+    assert response.json() == {"status": "stale_render"}
+    job.refresh_from_db()
+    assert job.status == "queued"
