@@ -62,3 +62,41 @@ def probe_video(path: Path | str) -> VideoInfo:
         width=int(size.group(1)),
         height=int(size.group(2)),
     )
+
+
+def generate_sample_video(path: Path, *, width: int, height: int, seconds: float) -> Path:
+    """Encode a real H.264 MP4: a moving test pattern, a "facecam" of colour bars in the top-right
+    corner and a tone. For the demo clip and for tests; nothing is downloaded."""
+    camera = max(16, width // 4) // 2 * 2
+    subprocess.run(
+        [
+            ffmpeg_path(),
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc2=size={width}x{height}:rate=30:duration={seconds}",
+            "-f",
+            "lavfi",
+            "-i",
+            f"smptebars=size={camera}x{camera * 3 // 4 // 2 * 2}:rate=30:duration={seconds}",
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=frequency=330:duration={seconds}",
+            "-filter_complex",
+            "[0:v][1:v]overlay=W-w-8:8[v]",
+            "-map",
+            "[v]",
+            "-map",
+            "2:a",
+            *H264_MP4_OUTPUT,
+            "-y",
+            str(path),
+        ],
+        check=True,
+        timeout=120,
+    )
+    return path

@@ -1,6 +1,5 @@
 """Demo data for a newcomer's first local render: the default presets and a generated sample clip."""
 
-import subprocess
 import tempfile
 from pathlib import Path
 
@@ -8,7 +7,7 @@ from django.core.files import File
 from django.utils import timezone
 
 from accounts.models import User
-from clips.media import H264_MP4_OUTPUT, ffmpeg_path, probe_video
+from clips.media import generate_sample_video, probe_video
 from clips.models import Clip
 from renders.models import RenderPreset
 
@@ -42,8 +41,10 @@ def demo_clip_ensure(*, owner: User) -> Clip:
         return existing
     clip = Clip(owner=owner, source=Clip.Source.UPLOAD, title=DEMO_TITLE, clip_created_at=timezone.now())
     with tempfile.TemporaryDirectory() as folder:
-        landscape = _generate(Path(folder) / "demo.mp4", width=1280, height=720)
-        portrait = _generate(Path(folder) / "demo-portrait.mp4", width=720, height=1280)
+        landscape = generate_sample_video(Path(folder) / "demo.mp4", width=1280, height=720, seconds=DEMO_SECONDS)
+        portrait = generate_sample_video(
+            Path(folder) / "demo-portrait.mp4", width=720, height=1280, seconds=DEMO_SECONDS
+        )
         info = probe_video(landscape)
         with landscape.open("rb") as source:
             clip.media_file.save("demo.mp4", File(source), save=False)
@@ -56,39 +57,3 @@ def demo_clip_ensure(*, owner: User) -> Clip:
         clip.has_portrait = True
         clip.save()
     return clip
-
-
-def _generate(path: Path, *, width: int, height: int) -> Path:
-    camera = max(64, width // 4)
-    subprocess.run(
-        [
-            ffmpeg_path(),
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            f"testsrc2=size={width}x{height}:rate=30:duration={DEMO_SECONDS}",
-            "-f",
-            "lavfi",
-            "-i",
-            f"smptebars=size={camera}x{camera * 3 // 4}:rate=30:duration={DEMO_SECONDS}",
-            "-f",
-            "lavfi",
-            "-i",
-            f"sine=frequency=330:duration={DEMO_SECONDS}",
-            "-filter_complex",
-            "[0:v][1:v]overlay=W-w-16:16[v]",
-            "-map",
-            "[v]",
-            "-map",
-            "2:a",
-            *H264_MP4_OUTPUT,
-            "-y",
-            str(path),
-        ],
-        check=True,
-        timeout=120,
-    )
-    return path

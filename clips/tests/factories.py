@@ -1,7 +1,6 @@
 """Builders for clip tests: Helix payloads, clips in the database, and real video files."""
 
 import itertools
-import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,7 +10,7 @@ from pathlib import Path
 from django.db import connection
 from django.utils import timezone
 
-from clips.media import H264_MP4_OUTPUT, ffmpeg_path
+from clips.media import generate_sample_video
 from clips.models import Clip
 from creatorsync.locks import advisory_lock
 
@@ -67,32 +66,8 @@ def make_clip(owner, **fields) -> Clip:
 
 
 def make_video(path: Path, *, width: int = 320, height: int = 180, seconds: float = 1.0) -> Path:
-    """Encode a real H.264 MP4 with a test pattern and a tone."""
-    subprocess.run(
-        [
-            ffmpeg_path(),
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            f"testsrc=size={width}x{height}:rate=30",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440",
-            "-t",
-            str(seconds),
-            *H264_MP4_OUTPUT,
-            "-shortest",
-            "-y",
-            str(path),
-        ],
-        check=True,
-        timeout=60,
-    )
-    return path
+    """A real H.264 MP4 (see clips.media.generate_sample_video)."""
+    return generate_sample_video(path, width=width, height=height, seconds=seconds)
 
 
 @contextmanager
