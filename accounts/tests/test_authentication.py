@@ -4,18 +4,17 @@ import base64
 import hashlib
 import hmac
 import json
-import threading
 import time
 
 import pytest
 import requests
 from django.contrib.sessions.models import Session
-from django.db import connection
 from django.test import Client
 from procrastinate.contrib.django.models import ProcrastinateJob
 
 from accounts.models import User
 from accounts.tests.clerk_fakes import CLERK_API_URL, JWKS_URL, SigningKey, clerk_user, jwks
+from creatorsync.tests.concurrency import run_concurrently
 
 pytestmark = pytest.mark.django_db
 
@@ -323,21 +322,7 @@ def test_a_clerk_api_failure_does_not_block_sign_in_and_is_retried_by_the_queue(
 def test_concurrent_first_requests_create_exactly_one_user(clerk, signing_key):
     profile = clerk.get(f"{CLERK_API_URL}/users/user_2racer", json=clerk_user("user_2racer"))
     token = signing_key.session_token(sub="user_2racer")
-    statuses: list[int] = []
-    barrier = threading.Barrier(6)
-
-    def first_request() -> None:
-        try:
-            barrier.wait()
-            statuses.append(get_me(Client(), token).status_code)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=first_request) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    statuses = run_concurrently(lambda: get_me(Client(), token).status_code, times=6)
     assert statuses == [200] * 6
     assert User.objects.filter(clerk_id="user_2racer").count() == 1
     assert profile.call_count == 1

@@ -2,17 +2,16 @@
 
 import base64
 import secrets
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection
 from django.test import Client
 from svix.webhooks import Webhook
 
 from accounts.models import TwitchAccount, User, WebhookDelivery
 from accounts.services import user_get_or_provision
 from accounts.tests.clerk_fakes import WEBHOOK_SECRET, clerk_event, clerk_user, signed_webhook
+from creatorsync.tests.concurrency import run_concurrently
 
 URL = "/webhooks/clerk/"
 CLERK_ID = "user_2owner"
@@ -220,27 +219,13 @@ def test_it_does_not_apply_a_redelivered_message_id_twice(client):
 def test_concurrent_redeliveries_are_applied_once():
     threads_count = 6
     raw, headers = signed_webhook(clerk_event("user.created", clerk_user(CLERK_ID)), msg_id="msg_racing")
-    start = threading.Barrier(threads_count)
-    results: list[tuple[int, str]] = []
-    failures: list[BaseException] = []
 
-    def post() -> None:
-        try:
-            start.wait(timeout=10)
-            response = Client().post(URL, raw, content_type="application/json", **headers)
-            results.append((response.status_code, response.json()["status"]))
-        except BaseException as exc:  # reported by the main thread
-            failures.append(exc)
-        finally:
-            connection.close()
+    def post() -> tuple[int, str]:
+        response = Client().post(URL, raw, content_type="application/json", **headers)
+        return response.status_code, response.json()["status"]
 
-    threads = [threading.Thread(target=post) for _ in range(threads_count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    results = run_concurrently(post, times=threads_count)
 
-    assert not failures
     assert sorted(results) == sorted([(200, "applied")] + [(200, "duplicate")] * (threads_count - 1))
     assert WebhookDelivery.objects.count() == 1
     assert User.objects.filter(clerk_id=CLERK_ID).count() == 1

@@ -36,17 +36,21 @@ def local_render_settings(settings, media_root):
     return settings
 
 
+def make_preset(*, name: str = "Vertical 720p", slug: str = "vertical-720p", **fields) -> RenderPreset:
+    """A 720x1280, 30 fps preset of the VerticalShort composition; keyword arguments override."""
+    defaults = {
+        "composition_id": "VerticalShort",
+        "width": 720,
+        "height": 1280,
+        "fps": 30,
+        "default_props": {"aspect": "9:16", "layout": "fill"},
+    }
+    return RenderPreset.objects.create(name=name, slug=slug, **{**defaults, **fields})
+
+
 @pytest.fixture
 def preset(db) -> RenderPreset:
-    return RenderPreset.objects.create(
-        name="Vertical 720p",
-        slug="vertical-720p",
-        composition_id="VerticalShort",
-        width=720,
-        height=1280,
-        fps=30,
-        default_props={"aspect": "9:16", "layout": "fill"},
-    )
+    return make_preset()
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,6 @@
 """Feature flags at work: gated presets, render limits from the render-limits payload, /api/me/ and the user admin."""
 
 import json
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,7 +10,9 @@ from django.utils import timezone
 from procrastinate.contrib.django.models import ProcrastinateJob
 from responses import matchers
 
+from creatorsync.tests.concurrency import run_concurrently
 from renders.models import RenderJob, RenderPreset
+from renders.tests.conftest import make_preset
 
 pytestmark = pytest.mark.django_db
 
@@ -31,27 +32,12 @@ Status = RenderJob.Status
 @pytest.fixture
 def gated_preset(db) -> RenderPreset:
     """A preset only users with the beta-split flag on see and use."""
-    return RenderPreset.objects.create(
-        name="Beta split",
-        slug="beta-split-720p",
-        composition_id="VerticalShort",
-        width=720,
-        height=1280,
-        default_props={"aspect": "9:16", "layout": "fill"},
-        feature_flag_key=FLAG,
-    )
+    return make_preset(name="Beta split", slug="beta-split-720p", feature_flag_key=FLAG)
 
 
 @pytest.fixture
 def full_hd_preset(db) -> RenderPreset:
-    return RenderPreset.objects.create(
-        name="Vertical 1080p",
-        slug="vertical-1080p",
-        composition_id="VerticalShort",
-        width=1080,
-        height=1920,
-        default_props={"aspect": "9:16", "layout": "fill"},
-    )
+    return make_preset(name="Vertical 1080p", slug="vertical-1080p", width=1080, height=1920)
 
 
 @pytest.fixture
@@ -395,21 +381,11 @@ def test_concurrent_requests_at_the_limit_create_at_most_the_limit(
 ):
     headers = bearer(owner)
     data = json.dumps({"clip": str(ready_clip.pk), "preset": preset.slug, "props": {}})
-    statuses: list[int] = []
-    barrier = threading.Barrier(5)
 
-    def request() -> None:
-        try:
-            barrier.wait()
-            statuses.append(Client().post(RENDERS, data, content_type="application/json", **headers).status_code)
-        finally:
-            connection.close()
+    def request() -> int:
+        return Client().post(RENDERS, data, content_type="application/json", **headers).status_code
 
-    threads = [threading.Thread(target=request) for _ in range(5)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    statuses = run_concurrently(request, times=5)
 
     assert sorted(statuses) == [201, 201, 429, 429, 429]
     assert RenderJob.objects.filter(owner=owner).count() == 2

@@ -1,17 +1,16 @@
 """Remotion Lambda's webhook: verified over the raw body, applied once, in any order."""
 
 import json
-import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from django.test import Client
 from django.utils import timezone
 from procrastinate.contrib.django.models import ProcrastinateJob
 from remotion_lambda.exception import RemotionException
 from remotion_lambda.webhook import validate_webhook_signature
 
+from creatorsync.tests.concurrency import run_concurrently
 from renders import services
 from renders.models import RenderEvent, RenderJob
 from renders.tests.conftest import WEBHOOK_SECRET, WEBHOOK_URL, remotion_delivery, remotion_signature, success_payload
@@ -265,22 +264,12 @@ def test_concurrent_redeliveries_apply_exactly_one_transition(job, run_queued_jo
     # run_queued_jobs is only used for its clean queue tables: nothing is run.
     body, headers = remotion_delivery(success_payload(render_id=RENDER_ID, job_id=str(job.pk)))
     threads_count = 6
-    start = threading.Barrier(threads_count)
-    results: list = []
 
-    def post() -> None:
-        try:
-            start.wait(timeout=10)
-            response = Client().post(WEBHOOK_URL, data=body, content_type="application/json", **headers)
-            results.append((response.status_code, response.json()["status"]))
-        finally:
-            connection.close()
+    def post() -> tuple[int, str]:
+        response = Client().post(WEBHOOK_URL, data=body, content_type="application/json", **headers)
+        return response.status_code, response.json()["status"]
 
-    threads = [threading.Thread(target=post) for _ in range(threads_count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    results = run_concurrently(post, times=threads_count)
 
     assert sorted(results) == [(200, "applied")] + [(200, "duplicate")] * (threads_count - 1)
     job.refresh_from_db()
