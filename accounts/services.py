@@ -61,7 +61,7 @@ def _fetch_profile_on_first_request(user: User) -> None:
     if not backend_api.is_configured():
         return
     try:
-        clerk_user_upsert(data=backend_api.get_user(user.clerk_id), source="first_request")
+        clerk_profile_sync(clerk_id=user.clerk_id)
     except (backend_api.ClerkAPIError, InvalidWebhookPayload) as exc:
         # The user can work without a profile; the queue fills it in later.
         logger.warning("Could not fetch the Clerk profile of %s (%s); queued a retry", user.clerk_id, exc)
