@@ -6,6 +6,7 @@ from django.db import connection
 from procrastinate.contrib.django import app as queue_app
 from rest_framework.test import APIClient
 
+from accounts.models import TwitchAccount
 from accounts.tests.clerk_fakes import (
     CLERK_API_URL,
     FRONTEND_ORIGIN,
@@ -15,6 +16,7 @@ from accounts.tests.clerk_fakes import (
     SigningKey,
     jwks,
 )
+from clips.tests.factories import BROADCASTER_ID, TWITCH_API_URL, TWITCH_AUTH_URL
 from integrations.clerk import sessions
 
 
@@ -151,3 +153,27 @@ def posthog_enabled(settings, mocked_http):
     yield events
     settings.POSTHOG_PROJECT_API_KEY = ""
     posthog.configure()
+
+
+@pytest.fixture
+def twitch_settings(settings, tmp_path):
+    settings.TWITCH_API_URL = TWITCH_API_URL
+    settings.TWITCH_AUTH_URL = TWITCH_AUTH_URL
+    settings.TWITCH_CLIENT_ID = "twitch-client-id"
+    settings.TWITCH_CLIENT_SECRET = "twitch-client-secret"
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings
+
+
+@pytest.fixture
+def twitch(twitch_settings, mocked_http):
+    """A fake Twitch: the app-token endpoint answers; tests register the Helix responses they need."""
+    mocked_http.post(f"{TWITCH_AUTH_URL}/token", json={"access_token": "app-token-1", "expires_in": 5000000})
+    return mocked_http
+
+
+@pytest.fixture
+def streamer(owner):
+    """The owner, with their Twitch account linked through Clerk."""
+    TwitchAccount.objects.create(user=owner, twitch_user_id=BROADCASTER_ID, login="ownerstreams")
+    return owner

@@ -19,6 +19,6 @@ control_socket_disable = True
 
 def worker_exit(server, worker) -> None:
     """Flush whatever the worker still buffers (analytics) before it exits."""
-    from creatorsync.shutdown import run_shutdown_hooks
+    from core.shutdown import run_shutdown_hooks
 
     run_shutdown_hooks()

@@ -5,8 +5,9 @@ from django.contrib.auth.admin import UserAdmin
 from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 
+from accounts.features import user_features
 from accounts.models import TwitchAccount, User, WebhookDelivery
-from creatorsync.admin import HTTPS_URL_FIELDS
+from core.admin import HTTPS_URL_FIELDS
 
 # Clerk owns these for Clerk users; edits here would be overwritten by the next sync.
 CLERK_OWNED_FIELDS = (
@@ -75,8 +76,6 @@ class CreatorSyncUserAdmin(UserAdmin):
 
     @admin.display(description="Feature flags they get now")
     def feature_flags(self, user: User) -> str:
-        from creatorsync.features import user_features
-
         flags = user_features(user).as_dict()
         if not flags:
             return "No flags in use."

@@ -2,6 +2,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from accounts.features import user_features
 from accounts.models import TwitchAccount, User
 
 
@@ -30,6 +31,4 @@ class MeSerializer(serializers.ModelSerializer):
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_features(self, user: User) -> dict:
         """Evaluated feature flags: {key: {enabled, variant, payload}}."""
-        from creatorsync.features import user_features
-
         return user_features(user).as_dict()

@@ -1,29 +1,37 @@
-import contextlib
 import json
 import logging
 import secrets
 from dataclasses import dataclass
-from typing import Literal
+from enum import StrEnum
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from procrastinate.exceptions import AlreadyEnqueued
 
+from accounts import analytics
 from accounts.models import TwitchAccount, User, WebhookDelivery
-from integrations import posthog
+from core.errors import ServiceError
+from core.queue import defer
 from integrations.clerk import backend_api
 from integrations.clerk.sessions import CLERK_USER_ID
+from integrations.twitch import TwitchClient
 
 logger = logging.getLogger(__name__)
 
 TWITCH_PROVIDERS = {"oauth_twitch", "twitch"}
 
-UpsertOutcome = Literal["created", "updated", "stale", "deleted"]
+
+class UpsertOutcome(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    STALE = "stale"
+    DELETED = "deleted"
 
 
-class InvalidWebhookPayload(ValueError):
+class InvalidWebhookPayload(ServiceError):
     """Clerk data we cannot apply: a webhook answers 400, a sync skips the user."""
+
+    default_code = "invalid_payload"
 
 
 def local_superuser_ensure(*, username: str = "admin") -> str | None:
@@ -53,7 +61,7 @@ def user_get_or_provision(*, clerk_id: str) -> User:
     if created:
         _fetch_profile_on_first_request(user)
         user.refresh_from_db()
-        _announce_signup(user, source="first_request")
+        analytics.user_signed_up(user, source="first_request")
     return user
 
 
@@ -65,12 +73,11 @@ def _fetch_profile_on_first_request(user: User) -> None:
     except (backend_api.ClerkAPIError, InvalidWebhookPayload) as exc:
         # The user can work without a profile; the queue fills it in later.
         logger.warning("Could not fetch the Clerk profile of %s (%s); queued a retry", user.clerk_id, exc)
-        from accounts.tasks import sync_clerk_profile
-
-        with contextlib.suppress(AlreadyEnqueued):
-            sync_clerk_profile.configure(queueing_lock=f"sync_clerk_profile:{user.clerk_id}").defer(
-                clerk_id=user.clerk_id
-            )
+        defer(
+            "accounts.tasks.sync_clerk_profile",
+            queueing_lock=f"sync_clerk_profile:{user.clerk_id}",
+            clerk_id=user.clerk_id,
+        )
 
 
 def clerk_profile_sync(*, clerk_id: str) -> UpsertOutcome:
@@ -91,10 +98,10 @@ def clerk_user_upsert(*, data: dict, dry_run: bool = False, source: str = "webho
         raise InvalidWebhookPayload("A Clerk user needs `id`, a Clerk user id.")
     incoming_updated_at = _milliseconds(data.get("updated_at"))
     user = User.objects.select_for_update().filter(clerk_id=clerk_id).first()
-    outcome: UpsertOutcome = "created" if user is None else "updated"
+    outcome = UpsertOutcome.CREATED if user is None else UpsertOutcome.UPDATED
     if user is None and not dry_run:
         user, created = _create_or_lock(clerk_id)
-        outcome = "created" if created else "updated"
+        outcome = UpsertOutcome.CREATED if created else UpsertOutcome.UPDATED
     if user is not None:
         skipped = _skip_reason(user, incoming_updated_at)
         if skipped:
@@ -112,17 +119,9 @@ def clerk_user_upsert(*, data: dict, dry_run: bool = False, source: str = "webho
     user.profile_synced_at = timezone.now()
     user.save()
     _link_twitch_account(user, _objects(data.get("external_accounts")))
-    if outcome == "created":
-        _announce_signup(user, source=source)
+    if outcome == UpsertOutcome.CREATED:
+        analytics.user_signed_up(user, source=source)
     return outcome
-
-
-def _announce_signup(user: User, *, source: str) -> None:
-    posthog.capture_on_commit(
-        "user signed up",
-        distinct_id=user.clerk_id,
-        properties={"source": source, "has_twitch": TwitchAccount.objects.filter(user=user).exists()},
-    )
 
 
 def _create_or_lock(clerk_id: str) -> tuple[User, bool]:
@@ -136,10 +135,10 @@ def _create_or_lock(clerk_id: str) -> tuple[User, bool]:
 
 def _skip_reason(user: User, incoming_updated_at: int | None) -> UpsertOutcome | None:
     if user.deleted_at is not None:
-        return "deleted"
+        return UpsertOutcome.DELETED
     stored = user.clerk_updated_at
     if stored is not None and incoming_updated_at is not None and incoming_updated_at < stored:
-        return "stale"
+        return UpsertOutcome.STALE
     return None
 
 
@@ -178,16 +177,23 @@ def _link_twitch_account(user: User, external_accounts: list[dict]) -> None:
         user=user, defaults={"twitch_user_id": twitch_user_id, "login": _text(twitch.get("username"), 64)}
     )
     if previous_id != twitch_user_id:
-        posthog.capture_on_commit(
-            "twitch linked",
-            distinct_id=user.clerk_id,
-            properties={"twitch_user_id": account.twitch_user_id, "twitch_login": account.login},
-        )
+        analytics.twitch_linked(account)
         if settings.TWITCH_CLIENT_ID:
-            from clips.tasks import refresh_twitch_account
-
             # The display name (and current login) come from Helix, off the request path.
-            refresh_twitch_account.defer(account_id=str(account.pk))
+            defer("accounts.tasks.refresh_twitch_account", account_id=str(account.pk))
+
+
+def twitch_account_refresh(*, account_id: str, client: TwitchClient | None = None) -> TwitchAccount | None:
+    """Fill in the linked account's display name and current login from Helix `GET /users`."""
+    account = TwitchAccount.objects.filter(pk=account_id).first()
+    if account is None:
+        return None  # unlinked meanwhile
+    users = (client or TwitchClient()).get_users(ids=[account.twitch_user_id])
+    if users:
+        account.login = (users[0].get("login") or account.login)[:64]
+        account.display_name = (users[0].get("display_name") or "")[:64]
+        account.save(update_fields=["login", "display_name", "updated_at"])
+    return account
 
 
 @transaction.atomic
@@ -201,7 +207,7 @@ def clerk_user_mark_deleted(*, clerk_id: str) -> bool:
         User.objects.filter(pk=user.pk, deleted_at__isnull=True).update(is_active=False, deleted_at=timezone.now())
     )
     if deleted:
-        posthog.capture_on_commit("user deleted", distinct_id=clerk_id, properties={})
+        analytics.user_deleted(clerk_id=clerk_id)
     return deleted
 
 
@@ -213,7 +219,7 @@ def _storable_json(value: dict) -> dict:
 @dataclass(frozen=True)
 class WebhookResult:
     duplicate: bool
-    outcome: str
+    outcome: str  # WebhookDelivery.Outcome, or "duplicate"
 
 
 @transaction.atomic
@@ -241,7 +247,8 @@ def clerk_webhook_apply(*, delivery_id: str, event: dict) -> WebhookResult:
 
     if event_type in ("user.created", "user.updated"):
         outcome = clerk_user_upsert(data=data)
-        delivery.outcome = WebhookDelivery.Outcome.STALE if outcome in ("stale", "deleted") else "applied"
+        applied = outcome in (UpsertOutcome.CREATED, UpsertOutcome.UPDATED)
+        delivery.outcome = WebhookDelivery.Outcome.APPLIED if applied else WebhookDelivery.Outcome.STALE
     elif event_type == "user.deleted":
         clerk_user_mark_deleted(clerk_id=data["id"])
         delivery.outcome = WebhookDelivery.Outcome.APPLIED

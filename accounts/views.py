@@ -12,7 +12,8 @@ from svix.webhooks import Webhook, WebhookVerificationError
 from accounts.models import User
 from accounts.serializers import MeSerializer
 from accounts.services import InvalidWebhookPayload, clerk_webhook_apply
-from creatorsync.api import ERROR_RESPONSE, error_body
+from core.api import ERROR_RESPONSE, service_errors_as_json
+from core.errors import ServiceError, Unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -35,34 +36,28 @@ class MeView(RetrieveAPIView):
 
 @csrf_exempt
 @require_POST
+@service_errors_as_json
 def clerk_webhook(request: HttpRequest) -> JsonResponse:
     """Clerk user events, delivered by Svix. Verified before anything is parsed; idempotent per svix-id."""
     if not settings.CLERK_WEBHOOK_SECRET:
-        return _error(503, "webhook_not_configured", "CLERK_WEBHOOK_SECRET is not set on this server.")
+        raise Unavailable("CLERK_WEBHOOK_SECRET is not set on this server.", code="webhook_not_configured")
     headers = {name: request.headers.get(name, "") for name in SVIX_HEADERS}
     if not all(headers.values()):
-        return _error(400, "missing_signature", "svix-id, svix-timestamp and svix-signature headers are required.")
+        raise ServiceError("svix-id, svix-timestamp and svix-signature headers are required.", code="missing_signature")
     try:
         verifier = Webhook(settings.CLERK_WEBHOOK_SECRET)
-    except Exception:
+    except Exception as exc:
         logger.exception("CLERK_WEBHOOK_SECRET is not a valid whsec_ secret")
-        return _error(503, "webhook_misconfigured", "CLERK_WEBHOOK_SECRET is not a valid signing secret.")
+        raise Unavailable("CLERK_WEBHOOK_SECRET is not a valid signing secret.", code="webhook_misconfigured") from exc
     try:
         verifier.verify(request.body, headers)
-    except (WebhookVerificationError, ValueError):
-        return _error(401, "invalid_signature", "The signature is invalid or too old.")
+    except (WebhookVerificationError, ValueError) as exc:
+        raise ServiceError("The signature is invalid or too old.", code="invalid_signature", status=401) from exc
     if len(headers["svix-id"]) > MAX_DELIVERY_ID_LENGTH:
-        return _error(400, "invalid_payload", "svix-id is too long.")
+        raise InvalidWebhookPayload("svix-id is too long.")
     try:
         event = json.loads(request.body)
-    except ValueError:
-        return _error(400, "invalid_payload", "The body is not JSON.")
-    try:
-        result = clerk_webhook_apply(delivery_id=headers["svix-id"], event=event)
-    except InvalidWebhookPayload as exc:
-        return _error(400, "invalid_payload", str(exc))
+    except ValueError as exc:
+        raise InvalidWebhookPayload("The body is not JSON.") from exc
+    result = clerk_webhook_apply(delivery_id=headers["svix-id"], event=event)
     return JsonResponse({"status": "duplicate" if result.duplicate else result.outcome})
-
-
-def _error(status: int, code: str, message: str) -> JsonResponse:
-    return JsonResponse(error_body(code=code, message=message), status=status)

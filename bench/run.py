@@ -229,7 +229,7 @@ class Bench:
                 input_props={"trim_start": 0, "trim_end": 5, "aspect": "9:16", "layout": "fill", "title": ""},
                 backend="remotion_lambda",
                 status=status,
-                remotion_render_id=f"bench-seed-{n}",
+                backend_render_id=f"bench-seed-{n}",
                 remotion_bucket="remotionlambda-bench",
                 dispatched_at=now,
                 deadline_at=now + timedelta(days=1),
@@ -344,7 +344,7 @@ class Bench:
             body = json.dumps(
                 {
                     "type": "success",
-                    "renderId": job.remotion_render_id,
+                    "renderId": job.backend_render_id,
                     "bucketName": "remotionlambda-bench",
                     "expectedBucketOwner": "123456789012",
                     "customData": {"job": str(job.pk)},

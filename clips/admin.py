@@ -1,12 +1,12 @@
 from datetime import timedelta
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import Max, Min
 
 from accounts.models import User
 from clips import services
 from clips.models import Clip, ClipImport
-from creatorsync.admin import HTTPS_URL_FIELDS
+from core.admin import HTTPS_URL_FIELDS, run_for_each_row
 
 
 @admin.register(Clip)
@@ -34,11 +34,15 @@ class ClipAdmin(admin.ModelAdmin):
     @admin.action(description="Re-fetch media from Twitch")
     def refetch_media(self, request, queryset):
         clips = queryset.filter(source=Clip.Source.TWITCH).exclude(media_status=Clip.MediaStatus.DOWNLOADING)
-        queued = 0
-        for clip in clips:
-            services.clip_media_fetch_request(clip=clip)
-            queued += 1
-        self.message_user(request, f"Queued {queued} media download(s); uploads and running downloads were skipped.")
+        run_for_each_row(
+            self,
+            request,
+            clips,
+            lambda clip: services.clip_media_fetch_request(clip=clip),
+            verb="Queued the media download of",
+            skipped_before=queryset.count() - clips.count(),
+            skipped_means="uploads and running downloads",
+        )
 
     @admin.action(description="Re-import these clips' metadata from Twitch")
     def reimport(self, request, queryset):
@@ -49,14 +53,15 @@ class ClipAdmin(admin.ModelAdmin):
             .values("owner")
             .annotate(first=Min("clip_created_at"), last=Max("clip_created_at"))
         }
-        for owner in User.objects.filter(pk__in=windows):
-            since, until = windows[owner.pk]
-            try:
-                services.clip_import_start(user=owner, since=since, until=until)
-            except services.ClipError as exc:
-                self.message_user(request, f"{owner}: {exc}", level=messages.WARNING)
-            else:
-                self.message_user(request, f"{owner}: import queued.")
+        run_for_each_row(
+            self,
+            request,
+            User.objects.filter(pk__in=windows),
+            lambda owner: services.clip_import_start(
+                user=owner, since=windows[owner.pk][0], until=windows[owner.pk][1]
+            ),
+            verb="Queued an import for",
+        )
 
 
 @admin.register(ClipImport)
@@ -74,6 +79,11 @@ class ClipImportAdmin(admin.ModelAdmin):
 
     @admin.action(description="Resume failed imports from where they stopped")
     def resume(self, request, queryset):
-        resumed = sum(services.clip_import_resume(clip_import=clip_import) for clip_import in queryset)
-        skipped = queryset.count() - resumed
-        self.message_user(request, f"Resumed {resumed} import(s); {skipped} skipped (not failed, or one is running).")
+        run_for_each_row(
+            self,
+            request,
+            queryset,
+            lambda clip_import: services.clip_import_resume(clip_import=clip_import),
+            verb="Resumed",
+            skipped_means="not failed, or another import of the user is running",
+        )

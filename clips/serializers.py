@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from clips.models import HELIX_FIELDS, Clip, ClipImport
-from creatorsync.api import FastReadSerializer
+from core.serializers import FastReadSerializer
 
 
 class ClipSerializer(FastReadSerializer):

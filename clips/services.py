@@ -13,11 +13,12 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from accounts.models import TwitchAccount, User
+from clips import analytics
 from clips.media import NotAVideo, VideoInfo, probe_video
 from clips.models import HELIX_FIELDS, Clip, ClipImport
-from creatorsync.errors import ServiceError
-from creatorsync.locks import advisory_lock
-from integrations import posthog
+from core.errors import ServiceError
+from core.locks import advisory_lock
+from core.queue import defer
 from integrations.clerk import backend_api
 from integrations.twitch import TwitchClient, TwitchError
 
@@ -34,26 +35,21 @@ class ClipError(ServiceError):
     """A clip operation cannot be done."""
 
 
+class ClipTooLarge(ClipError):
+    status = 413
+    default_code = "too_large"
+
+
 class ImportAlreadyRunning(ClipError):
+    status = 409
+
     def __init__(self, running: ClipImport):
-        super().__init__("An import is already running for this account.", code="import_in_progress")
+        super().__init__(
+            "An import is already running for this account.",
+            code="import_in_progress",
+            details={"import_id": str(running.pk)},
+        )
         self.running = running
-
-
-# --- Twitch account -------------------------------------------------------------------------
-
-
-def twitch_account_refresh(*, account_id: str, client: TwitchClient | None = None) -> TwitchAccount | None:
-    """Fill in the linked account's display name and current login from Helix `GET /users`."""
-    account = TwitchAccount.objects.filter(pk=account_id).first()
-    if account is None:
-        return None  # unlinked meanwhile
-    users = (client or TwitchClient()).get_users(ids=[account.twitch_user_id])
-    if users:
-        account.login = (users[0].get("login") or account.login)[:64]
-        account.display_name = (users[0].get("display_name") or "")[:64]
-        account.save(update_fields=["login", "display_name", "updated_at"])
-    return account
 
 
 # --- Import ---------------------------------------------------------------------------------
@@ -66,8 +62,6 @@ def clip_import_start(
 
     With `enqueue=False` the caller runs it (the backfill command does, in-process).
     """
-    from clips.tasks import run_clip_import
-
     if not TwitchAccount.objects.filter(user=user).exists():
         raise ClipError("Link your Twitch account first.", code="twitch_not_linked")
     now = timezone.now()
@@ -82,7 +76,7 @@ def clip_import_start(
         with transaction.atomic():
             clip_import = ClipImport.objects.create(user=user, since=since, until=until)
             if enqueue:
-                run_clip_import.defer(clip_import_id=str(clip_import.pk))
+                defer("clips.tasks.run_clip_import", clip_import_id=str(clip_import.pk))
     except IntegrityError as exc:
         running = ClipImport.objects.filter(user=user, status__in=ClipImport.ACTIVE_STATUSES).first()
         if running is None:
@@ -96,15 +90,13 @@ def clip_import_resume(*, clip_import: ClipImport, enqueue: bool = True) -> bool
 
     With `enqueue=False` the caller runs it.
     """
-    from clips.tasks import run_clip_import
-
     try:
         with transaction.atomic():
             resumed = ClipImport.objects.filter(pk=clip_import.pk, status=ClipImport.Status.FAILED).update(
                 status=ClipImport.Status.QUEUED, error="", finished_at=None
             )
             if resumed and enqueue:
-                run_clip_import.defer(clip_import_id=str(clip_import.pk))
+                defer("clips.tasks.run_clip_import", clip_import_id=str(clip_import.pk))
     except IntegrityError:
         return False  # another import of this user is active
     return bool(resumed)
@@ -217,23 +209,7 @@ def _finish(clip_import: ClipImport, *, status: str, error: str) -> None:
     clip_import.error = error
     clip_import.finished_at = timezone.now()
     clip_import.save(update_fields=["status", "error", "finished_at", "started_at"])
-    succeeded = status == ClipImport.Status.SUCCEEDED
-    posthog.capture_on_commit(
-        "clips imported" if succeeded else "clips import failed",
-        distinct_id=clip_import.user.clerk_id,
-        properties={
-            "import_id": str(clip_import.pk),
-            "clips_seen": clip_import.clips_seen,
-            "clips_created": clip_import.clips_created,
-            "clips_updated": clip_import.clips_updated,
-            "pages": clip_import.pages_fetched,
-            "since": clip_import.since.isoformat(),
-            "until": clip_import.until.isoformat(),
-            "window_days": round((clip_import.until - clip_import.since).total_seconds() / 86400, 2),
-            "duration_seconds": round((clip_import.finished_at - clip_import.started_at).total_seconds(), 3),
-            **({} if succeeded else {"error": error[:200]}),
-        },
-    )
+    analytics.clip_import_finished(clip_import)
 
 
 def clips_upsert_from_helix(
@@ -289,8 +265,6 @@ def _clip_from_helix(owner: User, data: dict) -> Clip:
 
 def clip_media_fetch_request(*, clip: Clip) -> Clip:
     """Queue the download of a Twitch clip's video (on commit). Idempotent while a download is running."""
-    from clips.tasks import fetch_clip_media
-
     if clip.source != Clip.Source.TWITCH:
         raise ClipError("Only Twitch clips are downloaded; uploads already have their file.", code="not_a_twitch_clip")
     with transaction.atomic():
@@ -300,7 +274,7 @@ def clip_media_fetch_request(*, clip: Clip) -> Clip:
             .update(media_status=Clip.MediaStatus.DOWNLOADING, media_error="")
         )
         if started:
-            fetch_clip_media.defer(clip_id=str(clip.pk))
+            defer("clips.tasks.fetch_clip_media", clip_id=str(clip.pk))
     clip.refresh_from_db()
     return clip
 
@@ -330,24 +304,9 @@ def clip_media_fetch(*, clip_id: str, client: TwitchClient | None = None) -> Cli
         logger.info("Media download for clip %s failed: %s", clip.pk, exc)
         Clip.objects.filter(pk=clip.pk).update(media_status=Clip.MediaStatus.FAILED, media_error=str(exc))
         clip.refresh_from_db()
-        posthog.capture_on_commit(
-            "clip media failed",
-            distinct_id=clip.owner.clerk_id,
-            properties={"clip_id": str(clip.pk), "reason": exc.code},
-        )
+        analytics.clip_media_failed(clip, reason=exc.code)
         return clip
-    posthog.capture_on_commit(
-        "clip media fetched",
-        distinct_id=clip.owner.clerk_id,
-        properties={
-            "clip_id": str(clip.pk),
-            "duration": clip.media_duration,
-            "width": clip.media_width,
-            "height": clip.media_height,
-            "size_bytes": clip.media_size,
-            "has_portrait": clip.has_portrait,
-        },
-    )
+    analytics.clip_media_fetched(clip)
     return clip
 
 
@@ -395,13 +354,13 @@ def _download(url: str, path: Path) -> None:
                     code="download_failed",
                 )
             if int(response.headers.get("Content-Length") or 0) > limit:
-                raise ClipError(f"The clip is larger than the {_size_label(limit)} limit.", code="too_large")
+                raise ClipTooLarge(f"The clip is larger than the {_size_label(limit)} limit.")
             received = 0
             with path.open("wb") as target:
                 for chunk in response.iter_content(DOWNLOAD_CHUNK_BYTES):
                     received += len(chunk)
                     if received > limit:
-                        raise ClipError(f"The clip is larger than the {_size_label(limit)} limit.", code="too_large")
+                        raise ClipTooLarge(f"The clip is larger than the {_size_label(limit)} limit.")
                     target.write(chunk)
     except requests.RequestException as exc:
         raise ClipError(f"The download failed ({type(exc).__name__}). Try again.", code="download_failed") from exc
@@ -465,7 +424,7 @@ def clip_upload_create(*, owner: User, upload: UploadedFile, title: str = "") ->
     """Create an `upload` clip from a video file, after checking it really is a video within the size limit."""
     limit = settings.CLIP_MAX_UPLOAD_BYTES
     if upload.size > limit:
-        raise ClipError(f"The file is larger than the {_size_label(limit)} limit.", code="too_large")
+        raise ClipTooLarge(f"The file is larger than the {_size_label(limit)} limit.")
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "upload"
         with path.open("wb") as target:

@@ -11,16 +11,8 @@ from clips import services
 from clips.filters import ClipFilter
 from clips.models import Clip, ClipImport
 from clips.serializers import ClipImportRequestSerializer, ClipImportSerializer, ClipSerializer, ClipUploadSerializer
-from creatorsync.api import ERROR_RESPONSE, BadRequest, ConflictError, PayloadTooLarge, api_error
-from creatorsync.viewsets import OwnerScopedViewSet
-
-
-def _as_api_error(error: services.ClipError) -> Exception:
-    if isinstance(error, services.ImportAlreadyRunning):
-        return api_error(ConflictError, str(error), code=error.code, details={"import_id": str(error.running.pk)})
-    if error.code == "too_large":
-        return PayloadTooLarge(detail=str(error), code=error.code)
-    return BadRequest(detail=str(error), code=error.code)
+from core.api import ERROR_RESPONSE
+from core.viewsets import OwnerScopedViewSet
 
 
 @extend_schema_view(
@@ -50,12 +42,9 @@ class ClipViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destr
     def create(self, request, *args, **kwargs):
         upload = ClipUploadSerializer(data=request.data)
         upload.is_valid(raise_exception=True)
-        try:
-            clip = services.clip_upload_create(
-                owner=request.user, upload=upload.validated_data["file"], title=upload.validated_data.get("title", "")
-            )
-        except services.ClipError as exc:
-            raise _as_api_error(exc) from exc
+        clip = services.clip_upload_create(
+            owner=request.user, upload=upload.validated_data["file"], title=upload.validated_data.get("title", "")
+        )
         return Response(ClipSerializer(clip, context=self.get_serializer_context()).data, status=201)
 
     @extend_schema(
@@ -65,10 +54,7 @@ class ClipViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destr
     )
     @action(detail=True, methods=["post"], url_path="fetch-media")
     def fetch_media(self, request, pk=None):
-        try:
-            clip = services.clip_media_fetch_request(clip=self.get_object())
-        except services.ClipError as exc:
-            raise _as_api_error(exc) from exc
+        clip = services.clip_media_fetch_request(clip=self.get_object())
         return Response(ClipSerializer(clip, context=self.get_serializer_context()).data, status=202)
 
     @extend_schema(
@@ -84,11 +70,8 @@ class ClipViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destr
     def start_import(self, request):
         window = ClipImportRequestSerializer(data=request.data)
         window.is_valid(raise_exception=True)
-        try:
-            with transaction.atomic():
-                clip_import = services.clip_import_start(user=request.user, **window.validated_data)
-        except services.ClipError as exc:
-            raise _as_api_error(exc) from exc
+        with transaction.atomic():
+            clip_import = services.clip_import_start(user=request.user, **window.validated_data)
         return Response(ClipImportSerializer(clip_import).data, status=status.HTTP_202_ACCEPTED)
 
 

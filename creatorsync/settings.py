@@ -68,11 +68,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "creatorsync.middleware.RequestIdMiddleware",
+    "core.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
-    "creatorsync.middleware.JsonErrorsMiddleware",
+    "core.middleware.JsonErrorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -110,6 +110,7 @@ if TESTING and env.str("TEST_DATABASE_URL", default=""):
 if DATABASE_URL:
     default_database = env.db_url_config(DATABASE_URL)
 elif LOCAL:
+    # Only local runs and tests import the embedded server.
     from creatorsync.embedded_postgres import embedded_database_settings
 
     default_database = embedded_database_settings(name="creatorsync")
@@ -205,7 +206,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "creatorsync.api.Pagination",
+    "DEFAULT_PAGINATION_CLASS": "core.api.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
@@ -220,7 +221,7 @@ REST_FRAMEWORK = {
         "anon": env.str("API_THROTTLE_ANON", default="120/min"),
         "user": env.str("API_THROTTLE_USER", default="1200/min"),
     },
-    "EXCEPTION_HANDLER": "creatorsync.api.exception_handler",
+    "EXCEPTION_HANDLER": "core.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
@@ -318,7 +319,7 @@ PROCRASTINATE_WORKER_DEFAULTS = {
     "stalled_worker_timeout": 30.0,
 }
 PROCRASTINATE_PERIODIC_DEFAULTS = {"max_delay": 600}
-PROCRASTINATE_ON_APP_READY = "creatorsync.queue.on_app_ready"
+PROCRASTINATE_ON_APP_READY = "core.queue.on_app_ready"
 QUEUE_STALLED_AFTER_SECONDS = env.int("QUEUE_STALLED_AFTER_SECONDS", default=60)
 QUEUE_KEEP_FINISHED_JOBS_HOURS = env.int("QUEUE_KEEP_FINISHED_JOBS_HOURS", default=24 * 7)
 
@@ -326,7 +327,7 @@ QUEUE_KEEP_FINISHED_JOBS_HOURS = env.int("QUEUE_KEEP_FINISHED_JOBS_HOURS", defau
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "creatorsync.request_context.RequestIdLogFilter"}},
+    "filters": {"request_id": {"()": "core.request_context.RequestIdLogFilter"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"},
     },

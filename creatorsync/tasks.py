@@ -4,7 +4,8 @@ import logging
 
 from django.conf import settings
 from procrastinate import builtin_tasks
-from procrastinate.contrib.django import app
+
+from core.queue import app
 
 logger = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import urls as accounts_urls
 from clips import urls as clips_urls
+from core.signed_media import signed_media
 from creatorsync import views
-from creatorsync.signed_media import signed_media
 from renders import urls as renders_urls
 
 admin.site.site_header = "CreatorSync admin"

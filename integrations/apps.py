@@ -7,6 +7,7 @@ class IntegrationsConfig(AppConfig):
     name = "integrations"
 
     def ready(self) -> None:
+        # Imported here, as Django expects: the client reads settings when configured.
         from integrations import posthog
 
         posthog.configure()

@@ -1,7 +1,8 @@
 import logging
 
-from procrastinate.contrib.django import app
+from django.conf import settings
 
+from core.queue import app
 from integrations.twitch import TwitchClient, TwitchError
 
 logger = logging.getLogger(__name__)
@@ -11,8 +12,6 @@ logger = logging.getLogger(__name__)
 @app.task(queueing_lock="validate_twitch_app_token")
 def validate_twitch_app_token(timestamp: int) -> None:
     """Twitch requires apps to validate their tokens hourly; a rejected one is replaced."""
-    from django.conf import settings
-
     if not settings.TWITCH_CLIENT_ID:
         return
     try:

@@ -5,10 +5,12 @@ from django.contrib import admin
 from django.db.models import Q
 from django.utils import timezone
 
+from core.admin import run_for_each_row
 from renders import services
 from renders.models import RenderEvent, RenderJob, RenderPreset
 
 Source = RenderEvent.Source
+POLL_REFUSALS = (services.PollOutcome.NOT_DISPATCHED, services.PollOutcome.POLL_FAILED)
 
 
 @admin.register(RenderPreset)
@@ -66,7 +68,7 @@ class RenderEventInline(admin.TabularInline):
 class RenderJobAdmin(admin.ModelAdmin):
     list_display = ("id", "owner", "clip", "preset", "backend", "status", "progress", "failure_reason", "created_at")
     list_filter = (StuckFilter, "status", "backend", "failure_reason", "preset", "created_at")
-    search_fields = ("=id", "remotion_render_id", "owner__email", "owner__clerk_id", "clip__title", "=clip__id")
+    search_fields = ("=id", "backend_render_id", "owner__email", "owner__clerk_id", "clip__title", "=clip__id")
     list_select_related = ("owner", "clip", "preset")
     raw_id_fields = ("owner", "clip")
     date_hierarchy = "created_at"
@@ -79,32 +81,42 @@ class RenderJobAdmin(admin.ModelAdmin):
 
     @admin.action(description="Re-poll the backend now")
     def repoll(self, request, queryset):
-        results = [services.render_poll(job=job, source=Source.ADMIN) for job in queryset.select_related("preset")]
-        self._report(request, "Re-polled", results)
+        run_for_each_row(
+            self,
+            request,
+            queryset.select_related("preset"),
+            lambda job: services.render_poll(job=job, source=Source.ADMIN) not in POLL_REFUSALS,
+            verb="Re-polled",
+            skipped_means="not dispatched yet, or the backend did not answer",
+        )
 
     @admin.action(description="Retry (failed or cancelled jobs)")
     def retry(self, request, queryset):
-        self._report(request, "Retried", [services.render_job_retry(job=job, source=Source.ADMIN) for job in queryset])
+        run_for_each_row(
+            self, request, queryset, lambda job: services.render_job_retry(job=job, source=Source.ADMIN), verb="Retried"
+        )
 
     @admin.action(description="Cancel")
     def cancel(self, request, queryset):
-        self._report(
-            request, "Cancelled", [services.render_job_cancel(job=job, source=Source.ADMIN) for job in queryset]
+        run_for_each_row(
+            self,
+            request,
+            queryset,
+            lambda job: services.render_job_cancel(job=job, source=Source.ADMIN),
+            verb="Cancelled",
         )
 
     @admin.action(description="Mark failed")
     def mark_failed(self, request, queryset):
-        results = [
-            services.render_mark_failed(
+        run_for_each_row(
+            self,
+            request,
+            queryset,
+            lambda job: services.render_mark_failed(
                 job=job,
                 source=Source.ADMIN,
                 reason=RenderJob.FailureReason.ERROR,
                 message=f"Marked failed by {request.user}.",
-            )
-            for job in queryset
-        ]
-        self._report(request, "Marked failed", results)
-
-    def _report(self, request, verb: str, results: list) -> None:
-        done = sum(1 for result in results if result not in (False, "not_dispatched", "poll_failed"))
-        self.message_user(request, f"{verb} {done} of {len(results)} job(s); the others were not in a state for it.")
+            ),
+            verb="Marked failed",
+        )

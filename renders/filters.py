@@ -1,14 +1,12 @@
 import django_filters
 
-from clips.models import Clip
+from clips.selectors import clips_owned_by
 from renders.models import RenderJob
 
 
 def _own_clips(request):
     # Another user's clip id must look exactly like an unknown one.
-    if request is None or not request.user.is_authenticated:
-        return Clip.objects.none()
-    return Clip.objects.filter(owner=request.user)
+    return clips_owned_by(user=request.user if request is not None else None)
 
 
 class RenderJobFilter(django_filters.FilterSet):

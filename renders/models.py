@@ -71,13 +71,16 @@ class RenderJob(models.Model):
     failure_reason = models.CharField(max_length=12, choices=FailureReason.choices, blank=True)
     error_message = models.TextField(blank=True)
 
-    remotion_render_id = models.CharField(max_length=100, unique=True, null=True, blank=True)
+    backend_render_id = models.CharField(
+        max_length=100, unique=True, null=True, blank=True, help_text="The backend's id for the current attempt."
+    )
     remotion_bucket = models.CharField(max_length=100, blank=True)
     progress = models.FloatField(default=0)
     cost = models.DecimalField(max_digits=10, decimal_places=6, null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0, help_text="Dispatch attempts.")
 
     created_at = models.DateTimeField(auto_now_add=True)
+    requeued_at = models.DateTimeField(null=True, blank=True, help_text="When a retry last sent it back to the queue.")
     dispatched_at = models.DateTimeField(null=True, blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True, help_text="Not dispatched again before this.")
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -103,6 +106,14 @@ class RenderJob(models.Model):
     @property
     def is_final(self) -> bool:
         return self.status in self.FINAL
+
+    @property
+    def render_seconds(self) -> float | None:
+        """Wall time of the last attempt, from its dispatch (or queueing) to its end."""
+        if self.finished_at is None:
+            return None
+        started = self.dispatched_at or self.requeued_at or self.created_at
+        return round((self.finished_at - started).total_seconds(), 3)
 
 
 class RenderEvent(models.Model):

@@ -1,7 +1,7 @@
 from django.db.models import Q, QuerySet
 
+from accounts.features import user_features
 from accounts.models import User
-from creatorsync.features import user_features
 from renders.models import RenderPreset
 
 
@@ -15,3 +15,9 @@ def presets_for_user(*, user: User) -> QuerySet[RenderPreset]:
         if flags.is_enabled(key)
     ]
     return active.filter(Q(feature_flag_key="") | Q(feature_flag_key__in=enabled_keys)).order_by("name")
+
+
+def preset_flag_keys() -> list[str]:
+    """The flags that gate active presets: every user's flag evaluation includes them."""
+    gated = RenderPreset.objects.filter(is_active=True).exclude(feature_flag_key="")
+    return list(gated.values_list("feature_flag_key", flat=True).distinct())

@@ -5,28 +5,31 @@ has effects only when it won: duplicate, late and out-of-order deliveries (webho
 poll, worker) therefore change nothing twice.
 """
 
-import contextlib
 import logging
-import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
+from enum import StrEnum
 
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
-from procrastinate.exceptions import AlreadyEnqueued
 
 from accounts.models import User
 from clips.models import Clip
-from creatorsync.errors import ServiceError
-from creatorsync.features import user_features
-from integrations import posthog
-from renders.backends import DispatchError, RateLimited, get_backend
-from renders.layout import output_size
+from core.errors import ServiceError
+from core.queue import defer
+from renders import analytics
+from renders.backends import BackendError, RateLimited, get_backend
+from renders.backends.local import render_job_locally
+from renders.backends.remotion import WebhookKind, WebhookReport
+from renders.limits import render_limits_check
 from renders.models import RenderEvent, RenderJob, RenderPreset
+from renders.outputs import copy_output_into_storage
 from renders.signals import render_transition
+from renders.specs import render_spec_validate
 
 logger = logging.getLogger(__name__)
 
@@ -36,81 +39,63 @@ Source = RenderEvent.Source
 
 BACKOFF_BASE_SECONDS = 15
 BACKOFF_MAX_SECONDS = 15 * 60
+DISPATCH_TASK = "renders.tasks.dispatch_render"
 
 
 class RenderError(ServiceError):
     """A render operation cannot be done."""
 
 
+class DispatchOutcome(StrEnum):
+    DISPATCHED = "dispatched"
+    WAITING_FOR_SLOT = "waiting_for_slot"
+    NOT_DUE = "not_due"
+    RATE_LIMITED = "rate_limited"
+    RETRYING = "retrying"
+    FAILED = "failed"
+
+
+class WebhookOutcome(StrEnum):
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    IGNORED = "ignored"
+    STALE_RENDER = "stale_render"
+    UNKNOWN_RENDER = "unknown_render"
+
+
+class PollOutcome(StrEnum):
+    NOT_DISPATCHED = "not_dispatched"
+    POLL_FAILED = "poll_failed"
+    FAILED = "failed"
+    SUCCEEDED = "succeeded"
+    RENDERING = "rendering"
+
+
 # --- Creation, cancel, retry ------------------------------------------------------------------
 
 
-class RenderLimitExceeded(RenderError):
-    """The user's plan (the render-limits flag payload) does not allow this render."""
-
-    def __init__(self, message: str, *, code: str, details: dict):
-        super().__init__(message, code=code)
-        self.details = details
-
-
 def render_job_create(*, owner: User, clip: Clip, preset: RenderPreset, input_props: dict) -> RenderJob:
-    """Record a queued job, within the user's render limits; its dispatch is queued on commit (post_save)."""
+    """Validate and record a queued job within the user's render limits, and queue its dispatch.
+
+    `input_props` is the requested spec; the preset's defaults fill what it leaves out. The dispatch
+    is deferred in the same transaction, so a rolled-back request queues nothing.
+    """
+    spec = render_spec_validate(clip=clip, preset=preset, props=input_props)
     with transaction.atomic():
-        # Serialises one user's concurrent requests, so two cannot both take the last render of the month.
-        User.objects.select_for_update().filter(pk=owner.pk).first()
-        render_limits_check(owner=owner, preset=preset, aspect=input_props.get("aspect", "9:16"))
+        _lock_owner(owner.pk)
+        render_limits_check(owner=owner, preset=preset, aspect=spec["aspect"])
         job = RenderJob.objects.create(
             owner=owner,
             clip=clip,
             preset=preset,
-            input_props=input_props,
+            input_props=spec,
             backend=settings.RENDER_BACKEND,
             deadline_at=timezone.now() + timedelta(minutes=settings.RENDER_DEADLINE_MINUTES),
         )
         _record(job, "created", Source.API, {"preset": preset.slug, "backend": job.backend})
-        posthog.capture_on_commit(
-            "render requested",
-            distinct_id=owner.clerk_id,
-            properties={
-                "job_id": str(job.pk),
-                "clip_id": str(clip.pk),
-                "clip_source": clip.source,
-                "preset": preset.slug,
-                "layout": input_props.get("layout"),
-                "aspect": input_props.get("aspect"),
-                "length_seconds": round(float(input_props["trim_end"]) - float(input_props["trim_start"]), 3),
-                "has_title": bool(input_props.get("title")),
-                "backend": job.backend,
-            },
-        )
+        defer(DISPATCH_TASK, job_id=str(job.pk))
+        analytics.render_requested(job)
     return job
-
-
-def render_limits_check(*, owner: User, preset: RenderPreset, aspect: str) -> None:
-    """Enforce the render-limits flag payload, e.g. {"monthly_renders": 30, "max_output_height": 1080}."""
-    limits = user_features(owner).payload(settings.RENDER_LIMITS_FLAG)
-    if not isinstance(limits, dict):
-        return
-    max_height = limits.get("max_output_height")
-    if isinstance(max_height, int):
-        _, height = output_size(preset_width=preset.width, preset_height=preset.height, aspect=aspect)
-        if height > max_height:
-            raise RenderLimitExceeded(
-                f"Your plan renders up to {max_height}p; this preset and aspect render {height}p.",
-                code="resolution_not_allowed",
-                details={"max_output_height": max_height, "requested_output_height": height},
-            )
-    monthly = limits.get("monthly_renders")
-    if isinstance(monthly, int):
-        month_start = timezone.now().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-        resets_at = (month_start + timedelta(days=32)).replace(day=1)
-        used = RenderJob.objects.filter(owner=owner, created_at__gte=month_start).exclude(status=Status.FAILED).count()
-        if used >= monthly:
-            raise RenderLimitExceeded(
-                f"You have used all {monthly} renders of this month; the limit resets on {resets_at:%Y-%m-%d}.",
-                code="render_limit_reached",
-                details={"limit": monthly, "used": used, "resets_at": resets_at.isoformat()},
-            )
 
 
 def render_job_cancel(*, job: RenderJob, source: str = Source.API) -> bool:
@@ -127,14 +112,18 @@ def render_job_cancel(*, job: RenderJob, source: str = Source.API) -> bool:
 
 
 def render_job_retry(*, job: RenderJob, source: str = Source.API) -> bool:
-    """Send a failed or cancelled job back to the queue, with a fresh deadline and attempt count."""
-    from renders.tasks import dispatch_render
+    """Send a failed or cancelled job back to the queue, with a fresh deadline and attempt count.
 
+    The job keeps its creation time; `requeued_at` records the retry. A stored output of the
+    earlier attempt is deleted once the retry commits.
+    """
     with transaction.atomic():
         # A retry is a new render: it counts against the user's limits like one.
-        User.objects.select_for_update().filter(pk=job.owner_id).first()
+        _lock_owner(job.owner_id)
         if job.status in (Status.FAILED, Status.CANCELLED):
             render_limits_check(owner=job.owner, preset=job.preset, aspect=job.input_props.get("aspect", "9:16"))
+        earlier_output = RenderJob.objects.filter(pk=job.pk).values_list("output_file", flat=True).first()
+        now = timezone.now()
         won = _transition(
             job,
             allowed=(Status.FAILED, Status.CANCELLED),
@@ -143,7 +132,7 @@ def render_job_retry(*, job: RenderJob, source: str = Source.API) -> bool:
             kind="retried",
             failure_reason="",
             error_message="",
-            remotion_render_id=None,
+            backend_render_id=None,
             remotion_bucket="",
             progress=0,
             attempts=0,
@@ -153,12 +142,19 @@ def render_job_retry(*, job: RenderJob, source: str = Source.API) -> bool:
             last_polled_at=None,
             output_url="",
             output_file="",
-            created_at=timezone.now(),
-            deadline_at=timezone.now() + timedelta(minutes=settings.RENDER_DEADLINE_MINUTES),
+            requeued_at=now,
+            deadline_at=now + timedelta(minutes=settings.RENDER_DEADLINE_MINUTES),
         )
         if won:
-            dispatch_render.defer(job_id=str(job.pk))
+            defer(DISPATCH_TASK, job_id=str(job.pk))
+            if earlier_output:
+                transaction.on_commit(lambda: default_storage.delete(earlier_output))
     return won
+
+
+def _lock_owner(owner_id) -> None:
+    # Serialises one user's concurrent requests, so two cannot both take the last render of the month.
+    User.objects.select_for_update().filter(pk=owner_id).first()
 
 
 # --- Transitions reported by backends (webhook, poll, worker) -----------------------------------
@@ -171,9 +167,16 @@ def render_mark_progress(*, job: RenderJob, progress: float) -> None:
 
 
 def render_mark_succeeded(
-    *, job: RenderJob, source: str, output_url: str = "", cost=None, payload: dict | None = None
+    *,
+    job: RenderJob,
+    source: str,
+    output_url: str = "",
+    output_file: str = "",
+    cost=None,
+    payload: dict | None = None,
 ) -> bool:
     """Move an active job to succeeded. Returns False when another delivery got there first."""
+    changes = {"output_file": output_file} if output_file else {}
     return _transition(
         job,
         allowed=RenderJob.ACTIVE,
@@ -185,6 +188,7 @@ def render_mark_succeeded(
         output_url=output_url[:1000],
         cost=_decimal(cost),
         finished_at=timezone.now(),
+        **changes,
     )
 
 
@@ -204,99 +208,106 @@ def render_mark_failed(
     )
 
 
-def render_apply_webhook(*, payload: dict) -> str:
-    """Apply a verified Remotion webhook. Returns what happened: applied, duplicate, ignored, unknown_render."""
-    job = _job_for_webhook(payload)
+def render_apply_webhook(*, report: WebhookReport) -> WebhookOutcome:
+    """Apply a verified, parsed Remotion webhook once, whatever how often it is delivered."""
+    job = _job_for_report(report)
     if job is None:
-        logger.info("Remotion webhook for an unknown render %r", payload.get("renderId"))
-        return "unknown_render"
-    kind = payload.get("type")
-    render_id = str(payload.get("renderId") or "")
-    if render_id and _is_earlier_attempt(job, render_id):
+        logger.info("Remotion webhook for an unknown render %r", report.render_id)
+        return WebhookOutcome.UNKNOWN_RENDER
+    if report.render_id and _is_earlier_attempt(job, report.render_id):
         # An earlier attempt's render (before a retry): it must not decide the current one.
-        logger.info("Ignoring a %s webhook from render %s; job %s now tracks another", kind, render_id, job.pk)
-        return "stale_render"
+        logger.info(
+            "Ignoring a %s webhook from render %s; job %s tracks another", report.kind, report.render_id, job.pk
+        )
+        return WebhookOutcome.STALE_RENDER
     with transaction.atomic():
         try:
             with transaction.atomic():
                 RenderEvent.objects.create(
                     job=job,
-                    kind=f"webhook_{kind}",
+                    kind=f"webhook_{report.kind}",
                     source=Source.WEBHOOK,
-                    payload=payload,
-                    delivery_key=f"remotion:{render_id or job.pk}:{kind}",
+                    payload=report.payload,
+                    delivery_key=f"remotion:{report.render_id or job.pk}:{report.kind}",
                 )
         except IntegrityError:
-            return "duplicate"
-        if render_id and not job.remotion_render_id:
+            return WebhookOutcome.DUPLICATE
+        if report.render_id and not job.backend_render_id:
             # The webhook beat the dispatch response: remember the render id now.
-            RenderJob.objects.filter(pk=job.pk, remotion_render_id__isnull=True).update(
-                remotion_render_id=render_id, remotion_bucket=str(payload.get("bucketName") or "")[:100]
+            RenderJob.objects.filter(pk=job.pk, backend_render_id__isnull=True).update(
+                backend_render_id=report.render_id, remotion_bucket=report.bucket
             )
-        if kind == "success":
-            won = render_mark_succeeded(
-                job=job,
-                source=Source.WEBHOOK,
-                output_url=str(payload.get("outputUrl") or payload.get("outputFile") or ""),
-                cost=(payload.get("costs") or {}).get("estimatedCost"),
-            )
-        elif kind == "error":
-            won = render_mark_failed(
-                job=job, source=Source.WEBHOOK, reason=Reason.ERROR, message=_first_error(payload.get("errors"))
-            )
-        elif kind == "timeout":
+        if report.kind == WebhookKind.SUCCESS:
+            won = render_mark_succeeded(job=job, source=Source.WEBHOOK, output_url=report.output_url, cost=report.cost)
+        elif report.kind == WebhookKind.ERROR:
+            won = render_mark_failed(job=job, source=Source.WEBHOOK, reason=Reason.ERROR, message=report.error_message)
+        else:
             won = render_mark_failed(
                 job=job, source=Source.WEBHOOK, reason=Reason.TIMEOUT, message="Remotion reported a timeout."
             )
-        else:
-            return "ignored"
     if not won:
-        logger.info("Remotion %s webhook for job %s arrived after it was final (%s)", kind, job.pk, job.status)
-    return "applied" if won else "ignored"
+        logger.info("Remotion %s webhook for job %s arrived after it was final (%s)", report.kind, job.pk, job.status)
+    return WebhookOutcome.APPLIED if won else WebhookOutcome.IGNORED
 
 
 def _is_earlier_attempt(job: RenderJob, render_id: str) -> bool:
-    if job.remotion_render_id:
-        return job.remotion_render_id != render_id
+    if job.backend_render_id:
+        return job.backend_render_id != render_id
     # Not dispatched (again) yet: either this webhook beat the dispatch response (apply it), or it
     # comes from a render of an attempt before a retry, which the event log remembers.
     return job.events.filter(kind="dispatched", payload__render_id=render_id).exists()
 
 
-def _job_for_webhook(payload: dict) -> RenderJob | None:
-    render_id = payload.get("renderId")
-    if isinstance(render_id, str) and render_id:
-        job = RenderJob.objects.filter(remotion_render_id=render_id).first()
+def _job_for_report(report: WebhookReport) -> RenderJob | None:
+    if report.render_id:
+        job = RenderJob.objects.filter(backend_render_id=report.render_id).first()
         if job:
             return job
-    custom = payload.get("customData")
-    job_id = custom.get("job") if isinstance(custom, dict) else None
-    try:
-        return RenderJob.objects.filter(pk=uuid.UUID(str(job_id))).first()
-    except ValueError:
+    if report.job_id is None:
         return None
+    return RenderJob.objects.filter(pk=report.job_id).first()
+
+
+# --- Local renders ------------------------------------------------------------------------------
+
+
+def render_run_locally(*, job_id: str) -> None:
+    """The local backend's worker: render with ffmpeg, then report like a webhook would."""
+    job = RenderJob.objects.select_related("clip", "preset").filter(pk=job_id).first()
+    if job is None or job.status != Status.RENDERING:
+        return  # cancelled, finished or deleted meanwhile
+    try:
+        output_name = render_job_locally(job, on_progress=lambda value: render_mark_progress(job=job, progress=value))
+    except Exception as exc:
+        # Whatever went wrong (ffmpeg, a vanished source file), the job must not stay rendering.
+        if not isinstance(exc, BackendError):
+            logger.exception("Local render of %s failed", job_id)
+        message = str(exc) if isinstance(exc, BackendError) else f"The render failed: {type(exc).__name__}"
+        render_mark_failed(job=job, source=Source.WORKER, reason=Reason.ERROR, message=message)
+        return
+    if not render_mark_succeeded(job=job, source=Source.WORKER, output_file=output_name):
+        # Cancelled or timed out while ffmpeg ran: the file belongs to no job.
+        default_storage.delete(output_name)
 
 
 # --- Dispatch -----------------------------------------------------------------------------------
 
 
-def render_dispatch(*, job_id: str) -> str:
+def render_dispatch(*, job_id: str) -> DispatchOutcome:
     """Start one queued job on its backend, if a slot is free. Returns what happened."""
-    from renders.tasks import dispatch_render
-
     with transaction.atomic():
         # One dispatcher at a time counts the slots, so the cap holds with many workers.
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(hashtext('renders.dispatch'))")
         if RenderJob.objects.filter(status=Status.RENDERING).count() >= settings.RENDER_MAX_CONCURRENT:
-            return "waiting_for_slot"  # dispatched when a running job finishes
+            return DispatchOutcome.WAITING_FOR_SLOT  # dispatched when a running job finishes
         claimed = (
             RenderJob.objects.filter(pk=job_id, status=Status.QUEUED)
             .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=timezone.now()))
             .update(status=Status.RENDERING, dispatched_at=timezone.now(), attempts=_plus_one())
         )
     if not claimed:
-        return "not_due"
+        return DispatchOutcome.NOT_DUE
     job = RenderJob.objects.select_related("preset", "clip").get(pk=job_id)
     _record(job, "dispatching", Source.WORKER, {"attempt": job.attempts})
     try:
@@ -304,27 +315,25 @@ def render_dispatch(*, job_id: str) -> str:
     except RateLimited as exc:
         delay = _backoff(job.attempts)
         _requeue(job, delay=delay, message=str(exc))
-        dispatch_render.configure(schedule_in={"seconds": delay}).defer(job_id=str(job.pk))
-        return "rate_limited"
-    except DispatchError as exc:
+        defer(DISPATCH_TASK, delay_seconds=delay, job_id=str(job.pk))
+        return DispatchOutcome.RATE_LIMITED
+    except BackendError as exc:
         if job.attempts < settings.RENDER_MAX_DISPATCH_ATTEMPTS and exc.retryable:
             delay = _backoff(job.attempts)
             _requeue(job, delay=delay, message=str(exc))
-            dispatch_render.configure(schedule_in={"seconds": delay}).defer(job_id=str(job.pk))
-            return "retrying"
+            defer(DISPATCH_TASK, delay_seconds=delay, job_id=str(job.pk))
+            return DispatchOutcome.RETRYING
         render_mark_failed(job=job, source=Source.WORKER, reason=Reason.DISPATCH, message=str(exc))
-        return "failed"
-    RenderJob.objects.filter(pk=job.pk, remotion_render_id__isnull=True).update(
-        remotion_render_id=started.render_id, remotion_bucket=started.bucket
+        return DispatchOutcome.FAILED
+    RenderJob.objects.filter(pk=job.pk, backend_render_id__isnull=True).update(
+        backend_render_id=started.render_id, remotion_bucket=started.bucket
     )
     _record(job, "dispatched", Source.WORKER, {"render_id": started.render_id, "bucket": started.bucket})
-    return "dispatched"
+    return DispatchOutcome.DISPATCHED
 
 
 def renders_dispatch_waiting() -> int:
     """Queue dispatches for as many due, queued jobs as there are free slots. Returns how many."""
-    from renders.tasks import dispatch_render
-
     free = settings.RENDER_MAX_CONCURRENT - RenderJob.objects.filter(status=Status.RENDERING).count()
     if free <= 0:
         return 0
@@ -337,13 +346,12 @@ def renders_dispatch_waiting() -> int:
     job_ids = [str(pk) for pk in due]
     for job_id in job_ids:
         # One waiting dispatch per job is enough, however often this runs.
-        with contextlib.suppress(AlreadyEnqueued), transaction.atomic():
-            dispatch_render.configure(queueing_lock=f"dispatch_render:{job_id}").defer(job_id=job_id)
+        defer(DISPATCH_TASK, queueing_lock=f"dispatch_render:{job_id}", job_id=job_id)
     return len(job_ids)
 
 
 def _requeue(job: RenderJob, *, delay: int, message: str) -> None:
-    RenderJob.objects.filter(pk=job.pk, status=Status.RENDERING, remotion_render_id__isnull=True).update(
+    RenderJob.objects.filter(pk=job.pk, status=Status.RENDERING, backend_render_id__isnull=True).update(
         status=Status.QUEUED, next_attempt_at=timezone.now() + timedelta(seconds=delay), dispatched_at=None
     )
     _record(job, "dispatch_deferred", Source.WORKER, {"retry_in_seconds": delay, "reason": message[:500]})
@@ -388,7 +396,7 @@ def renders_reconcile(*, dry_run: bool = False) -> ReconcileReport:
 
     stuck_dispatch = RenderJob.objects.filter(
         status=Status.RENDERING,
-        remotion_render_id__isnull=True,
+        backend_render_id__isnull=True,
         dispatched_at__lt=now - timedelta(seconds=settings.RENDER_DISPATCH_TIMEOUT_SECONDS),
     )
     for job in stuck_dispatch:
@@ -398,7 +406,7 @@ def renders_reconcile(*, dry_run: bool = False) -> ReconcileReport:
 
     silent = RenderJob.objects.filter(
         status=Status.RENDERING,
-        remotion_render_id__isnull=False,
+        backend_render_id__isnull=False,
         dispatched_at__lt=now - timedelta(seconds=settings.RENDER_POLL_AFTER_SECONDS),
     ).filter(
         Q(last_polled_at__isnull=True)
@@ -414,24 +422,24 @@ def renders_reconcile(*, dry_run: bool = False) -> ReconcileReport:
     return report
 
 
-def render_poll(*, job: RenderJob, source: str = Source.POLL) -> str:
+def render_poll(*, job: RenderJob, source: str = Source.POLL) -> PollOutcome:
     """Ask the backend how a rendering job is doing and apply the answer."""
     RenderJob.objects.filter(pk=job.pk).update(last_polled_at=timezone.now())
-    if not job.remotion_render_id:
-        return "not_dispatched"
+    if not job.backend_render_id:
+        return PollOutcome.NOT_DISPATCHED
     try:
         progress = get_backend(job.backend).progress(job)
-    except DispatchError as exc:
+    except BackendError as exc:
         logger.warning("Polling render %s failed: %s", job.pk, exc)
-        return "poll_failed"
+        return PollOutcome.POLL_FAILED
     if progress.fatal:
         render_mark_failed(job=job, source=source, reason=Reason.ERROR, message=progress.error_message)
-        return "failed"
+        return PollOutcome.FAILED
     if progress.done:
         render_mark_succeeded(job=job, source=source, output_url=progress.output_url, cost=progress.cost)
-        return "succeeded"
+        return PollOutcome.SUCCEEDED
     render_mark_progress(job=job, progress=progress.progress)
-    return "rendering"
+    return PollOutcome.RENDERING
 
 
 # --- Output ---------------------------------------------------------------------------------
@@ -439,8 +447,6 @@ def render_poll(*, job: RenderJob, source: str = Source.POLL) -> str:
 
 def render_output_copy(*, job_id: str) -> bool:
     """Copy a succeeded job's output from the backend's URL into our storage. Idempotent."""
-    from renders.outputs import copy_output_into_storage
-
     job = RenderJob.objects.get(pk=job_id)
     if job.status != Status.SUCCEEDED or job.output_file or not job.output_url:
         return False
@@ -482,12 +488,6 @@ def _transition(
 
 def _record(job: RenderJob, kind: str, source: str, payload: dict) -> RenderEvent:
     return RenderEvent.objects.create(job=job, kind=kind, source=source, payload=payload)
-
-
-def _first_error(errors) -> str:
-    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
-        return str(errors[0].get("message") or "Remotion reported an error.")[:2000]
-    return "Remotion reported an error."
 
 
 def _decimal(value) -> Decimal | None:

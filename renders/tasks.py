@@ -1,11 +1,9 @@
 import logging
 
 from procrastinate import RetryStrategy
-from procrastinate.contrib.django import app
 
+from core.queue import app
 from renders import services
-from renders.backends import DispatchError
-from renders.models import RenderEvent, RenderJob
 
 logger = logging.getLogger(__name__)
 
@@ -30,23 +28,7 @@ def copy_render_output(job_id: str) -> None:
 @app.task(queue="local_renders")
 def render_locally(job_id: str) -> None:
     """The local backend's worker: renders with ffmpeg and reports like a webhook would."""
-    from renders.backends.local import render_job_locally
-
-    job = RenderJob.objects.select_related("clip", "preset").get(pk=job_id)
-    if job.status != RenderJob.Status.RENDERING:
-        return  # cancelled or already finished
-    try:
-        render_job_locally(job, on_progress=lambda value: services.render_mark_progress(job=job, progress=value))
-    except Exception as exc:
-        # Whatever went wrong (ffmpeg, a vanished source file), the job must not stay rendering.
-        if not isinstance(exc, DispatchError):
-            logger.exception("Local render of %s failed", job_id)
-        message = str(exc) if isinstance(exc, DispatchError) else f"The render failed: {type(exc).__name__}"
-        services.render_mark_failed(
-            job=job, source=RenderEvent.Source.WORKER, reason=RenderJob.FailureReason.ERROR, message=message
-        )
-        return
-    services.render_mark_succeeded(job=job, source=RenderEvent.Source.WORKER)
+    services.render_run_locally(job_id=job_id)
 
 
 @app.periodic(cron="* * * * *", periodic_id="reconcile_renders")

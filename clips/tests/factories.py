@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from clips.media import generate_sample_video
 from clips.models import Clip
-from creatorsync.locks import advisory_lock
+from core.locks import advisory_lock
 
 TWITCH_API_URL = "https://api.twitch.test/helix"
 TWITCH_AUTH_URL = "https://id.twitch.test/oauth2"

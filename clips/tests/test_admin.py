@@ -95,7 +95,7 @@ def test_refetch_media_queues_downloads_for_twitch_clips_only(staff_client, owne
     assert set(Clip.objects.filter(source="twitch").values_list("media_status", flat=True)) == {"downloading"}
     uploaded.refresh_from_db()
     assert uploaded.media_status == Clip.MediaStatus.NONE
-    assert messages == ["Queued 2 media download(s); uploads and running downloads were skipped."]
+    assert messages == ["Queued the media download of 2 of 3. Skipped 1: uploads and running downloads."]
 
 
 def test_refetch_media_does_not_queue_a_clip_already_downloading(staff_client, owner):
@@ -107,7 +107,7 @@ def test_refetch_media_does_not_queue_a_clip_already_downloading(staff_client, o
 def test_refetch_media_reports_only_the_downloads_it_queued(staff_client, owner):
     clip = make_clip(owner, media_status=Clip.MediaStatus.DOWNLOADING)
     messages = run_action(staff_client, CLIPS, "refetch_media", [clip])
-    assert messages == ["Queued 0 media download(s); uploads and running downloads were skipped."]
+    assert messages == ["Queued the media download of 0 of 1. Skipped 1: uploads and running downloads."]
 
 
 def test_reimport_starts_an_import_for_the_clips_owner(staff_client, streamer):
@@ -119,7 +119,7 @@ def test_reimport_starts_an_import_for_the_clips_owner(staff_client, streamer):
     assert clip_import.since == clip.clip_created_at
     assert clip_import.until == clip.clip_created_at + timedelta(seconds=1)
     assert jobs("clips.tasks.run_clip_import") == [{"clip_import_id": str(clip_import.pk)}]
-    assert messages == [f"{streamer}: import queued."]
+    assert messages == ["Queued an import for 1 of 1."]
 
 
 def test_reimport_covers_every_selected_clip_of_an_owner(staff_client, streamer):
@@ -144,14 +144,20 @@ def test_reimport_starts_one_import_per_owner(staff_client, streamer, stranger):
 def test_reimport_warns_about_owners_without_twitch(staff_client, owner):
     messages = run_action(staff_client, CLIPS, "reimport", [make_clip(owner)])
     assert not ClipImport.objects.exists()
-    assert messages == [f"{owner}: Link your Twitch account first."]
+    assert messages == [
+        f"{owner}: Link your Twitch account first.",
+        "Queued an import for 0 of 1. Refused 1: see above.",
+    ]
 
 
 def test_reimport_warns_when_an_import_is_already_running(staff_client, streamer):
     running = make_import(streamer, status=ClipImport.Status.RUNNING)
     messages = run_action(staff_client, CLIPS, "reimport", [make_clip(streamer)])
     assert list(ClipImport.objects.all()) == [running]
-    assert messages == [f"{streamer}: An import is already running for this account."]
+    assert messages == [
+        f"{streamer}: An import is already running for this account.",
+        "Queued an import for 0 of 1. Refused 1: see above.",
+    ]
 
 
 def test_reimport_ignores_uploads(staff_client, streamer):
@@ -186,7 +192,7 @@ def test_resume_requeues_a_failed_import_and_skips_the_others(staff_client, owne
     assert (failed.status, failed.error, failed.finished_at) == (ClipImport.Status.QUEUED, "", None)
     assert succeeded.status == ClipImport.Status.SUCCEEDED
     assert jobs("clips.tasks.run_clip_import") == [{"clip_import_id": str(failed.pk)}]
-    assert messages == ["Resumed 1 import(s); 1 skipped (not failed, or one is running)."]
+    assert messages == ["Resumed 1 of 2. Skipped 1: not failed, or another import of the user is running."]
 
 
 def test_resume_skips_a_failed_import_while_another_of_that_user_runs(staff_client, owner):
@@ -196,4 +202,4 @@ def test_resume_skips_a_failed_import_while_another_of_that_user_runs(staff_clie
     failed.refresh_from_db()
     assert failed.status == ClipImport.Status.FAILED
     assert jobs("clips.tasks.run_clip_import") == []
-    assert messages == ["Resumed 0 import(s); 1 skipped (not failed, or one is running)."]
+    assert messages == ["Resumed 0 of 1. Skipped 1: not failed, or another import of the user is running."]

@@ -12,7 +12,7 @@ from procrastinate.contrib.django.models import ProcrastinateJob
 
 from clips.models import Clip, ClipImport
 from clips.tests.factories import make_clip
-from creatorsync.viewsets import OwnerScopedViewSet
+from core.viewsets import OwnerScopedViewSet
 
 pytestmark = pytest.mark.django_db
 

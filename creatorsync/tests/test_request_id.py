@@ -3,7 +3,7 @@ import logging
 import pytest
 from django.conf import settings
 
-from creatorsync.request_context import RequestIdLogFilter
+from core.request_context import RequestIdLogFilter
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +27,7 @@ def test_it_replaces_an_unsafe_incoming_request_id(client):
 @pytest.mark.urls("creatorsync.tests.urls")
 def test_log_lines_carry_the_request_id(client):
     handler = _CollectingHandler()
-    logger = logging.getLogger("creatorsync.middleware")
+    logger = logging.getLogger("core.middleware")
     logger.addHandler(handler)
     try:
         client.get("/api/test/crash-django/", HTTP_X_REQUEST_ID="trace-42")

@@ -21,7 +21,7 @@ PROBE = """
 import django, json
 django.setup()
 from django.core.files.storage import storages
-from creatorsync.signed_media import signed_file_url
+from core.signed_media import signed_file_url
 print(json.dumps({"class": type(storages["default"]).__name__, "url": signed_file_url("clips/a/b/source.mp4")}))
 """
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import jwt
 import requests
 from django.conf import settings
+from jwt.algorithms import RSAAlgorithm
 
 logger = logging.getLogger(__name__)
 
@@ -150,8 +151,6 @@ class SessionTokenVerifier:
 
 
 def _pem_to_jwk(pem: str) -> dict:
-    from jwt.algorithms import RSAAlgorithm
-
     public_key = RSAAlgorithm(RSAAlgorithm.SHA256).prepare_key(pem)
     return {**RSAAlgorithm.to_jwk(public_key, as_dict=True), "alg": ALGORITHM}
 

@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from posthog import Posthog
 
-from creatorsync.shutdown import register_shutdown_hook
+from core.shutdown import register_shutdown_hook
 
 logger = logging.getLogger(__name__)
 
@@ -160,6 +161,4 @@ def _log_error(error: Exception, batch=None) -> None:
 
 def capture_on_commit(event: str, *, distinct_id: str | None, properties: dict[str, Any] | None = None) -> None:
     """Capture once the surrounding transaction commits, so a rolled-back change sends nothing."""
-    from django.db import transaction
-
     transaction.on_commit(lambda: capture(event, distinct_id=distinct_id, properties=properties))

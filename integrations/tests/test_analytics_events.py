@@ -25,9 +25,6 @@ from renders.tests.conftest import remotion_delivery, success_payload
 pytestmark = pytest.mark.django_db
 
 # The clips and renders tests' fixtures, shared with these tests.
-twitch_settings = clip_fixtures.twitch_settings
-twitch = clip_fixtures.twitch
-streamer = clip_fixtures.streamer
 sample_video = clip_fixtures.sample_video
 media_root = render_fixtures.media_root
 local_render_settings = render_fixtures.local_render_settings
@@ -498,7 +495,7 @@ def rendering_job(owner, ready_clip, preset, remotion_settings) -> RenderJob:
     job = render_services.render_job_create(owner=owner, clip=ready_clip, preset=preset, input_props=dict(LAYOUT))
     RenderJob.objects.filter(pk=job.pk).update(
         status=RenderJob.Status.RENDERING,
-        remotion_render_id=RENDER_ID,
+        backend_render_id=RENDER_ID,
         dispatched_at=timezone.now() - timedelta(seconds=30),
         attempts=1,
     )
@@ -621,7 +618,7 @@ def test_no_token_or_secret_is_sent_to_posthog(
         clip_services.clip_media_fetch(clip_id=str(twitch_clip.pk))
         api_client.post(RENDERS, {"clip": str(ready_clip.pk), "preset": preset.slug}, format="json", **headers)
         job = RenderJob.objects.get()
-        RenderJob.objects.filter(pk=job.pk).update(status="rendering", remotion_render_id=RENDER_ID)
+        RenderJob.objects.filter(pk=job.pk).update(status="rendering", backend_render_id=RENDER_ID)
         deliver_remotion(client, success_payload(render_id=RENDER_ID, job_id=str(job.pk)))
         deliver_clerk(client, deleted_event(NEWCOMER))
 

@@ -13,8 +13,8 @@ from django.db import transaction
 from procrastinate.contrib.django import app as queue_app
 from responses import matchers
 
-from creatorsync import shutdown
-from creatorsync.queue import flush_after_job
+from core import shutdown
+from core.queue import flush_after_job
 from integrations import posthog
 
 POSTHOG_HOST = "https://posthog.creatorsync.test"  # the fake host of the root `posthog_enabled` fixture

@@ -5,16 +5,18 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from django.conf import settings
 from django.core.files import File
 
 from clips.media import H264_MP4_OUTPUT, ffmpeg_path
-from renders.backends import DispatchError, Progress, Started
-from renders.inputs import render_output_size, render_source
+from core.queue import defer
+from renders.backends.base import BackendError, Progress, Started
+from renders.backends.inputs import render_output_size, render_source
 from renders.layout import Rect, even
-from renders.models import RenderJob
+from renders.models import RenderJob, render_output_path
 
 logger = logging.getLogger(__name__)
 
@@ -31,9 +33,7 @@ class LocalBackend:
     """`start` queues the render on our own queue; the worker reports through the services."""
 
     def start(self, job: RenderJob) -> Started:
-        from renders.tasks import render_locally
-
-        render_locally.defer(job_id=str(job.pk))
+        defer("renders.tasks.render_locally", job_id=str(job.pk))
         return Started(render_id=f"local-{job.pk}")
 
     def progress(self, job: RenderJob) -> Progress:
@@ -41,8 +41,11 @@ class LocalBackend:
         return Progress(done=False, progress=job.progress)
 
 
-def render_job_locally(job: RenderJob, *, on_progress) -> None:
-    """Render `job` to an MP4 and attach it as the job's output file. Raises DispatchError on failure."""
+def render_job_locally(job: RenderJob, *, on_progress: Callable[[float], None]) -> str:
+    """Render `job` to an MP4 in storage and return the stored file's name. Raises BackendError on failure.
+
+    The job row is not touched: the caller records the file only if the job is still rendering.
+    """
     props = job.input_props
     source = render_source(job)
     width, height = render_output_size(job)
@@ -65,10 +68,9 @@ def render_job_locally(job: RenderJob, *, on_progress) -> None:
         )
         _run(command, duration=float(props["trim_end"]) - float(props["trim_start"]), on_progress=on_progress)
         with output_path.open("rb") as rendered:
-            job.output_file.save(f"{job.preset.slug}-{job.pk}.mp4", File(rendered), save=False)
-    # Only the file column: a full save would write back the status read before ffmpeg ran,
-    # undoing a cancel or timeout that landed meanwhile.
-    RenderJob.objects.filter(pk=job.pk).update(output_file=job.output_file.name)
+            return job.output_file.storage.save(
+                render_output_path(job, f"{job.preset.slug}-{job.pk}.mp4"), File(rendered)
+            )
 
 
 def ffmpeg_command(
@@ -126,7 +128,7 @@ def _filter_graph(props: dict, *, width: int, height: int, fps: int, title_file:
             "[cam][game]vstack=inputs=2,setsar=1[framed]",
         ]
     else:
-        raise DispatchError(f"Unknown layout {layout!r}.", retryable=False)
+        raise BackendError(f"Unknown layout {layout!r}.", retryable=False)
     title = (props.get("title") or "").strip()
     last = f"fps={fps},format=yuv420p"
     if title and (font := _font_file()):
@@ -168,7 +170,7 @@ def _run(command: list[str], *, duration: float, on_progress) -> None:
             on_progress(min(0.99, int(value) / 1_000_000 / max(duration, 0.001)))
         if time.monotonic() - started > RENDER_TIMEOUT_SECONDS:
             process.kill()
-            raise DispatchError("ffmpeg took too long.", retryable=False)
+            raise BackendError("ffmpeg took too long.", retryable=False)
     stderr = process.stderr.read() if process.stderr else ""
     if process.wait() != 0:
-        raise DispatchError(f"ffmpeg failed: {stderr.strip()[-500:]}", retryable=False)
+        raise BackendError(f"ffmpeg failed: {stderr.strip()[-500:]}", retryable=False)

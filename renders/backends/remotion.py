@@ -4,17 +4,22 @@ import json
 import logging
 import os
 import threading
+import uuid
+from dataclasses import dataclass
+from enum import StrEnum
 
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.urls import reverse
 from remotion_lambda import RemotionClient
-from remotion_lambda.exception import RemotionException
+from remotion_lambda.exception import RemotionException, RemotionInvalidArgumentException
 from remotion_lambda.models import RenderMediaParams, Webhook
+from remotion_lambda.webhook import validate_webhook_signature
 
-from renders.backends import DispatchError, Progress, RateLimited, Started
-from renders.inputs import render_input_props
+from core.errors import ServiceError, Unavailable
+from renders.backends.base import BackendError, Progress, RateLimited, Started
+from renders.backends.inputs import render_input_props
 from renders.models import RenderJob
 
 logger = logging.getLogger(__name__)
@@ -75,7 +80,7 @@ class RemotionLambdaBackend:
     def start(self, job: RenderJob) -> Started:
         custom_data = {"job": str(job.pk)}
         if len(json.dumps(custom_data)) > CUSTOM_DATA_MAX_CHARS:  # Remotion's limit, checked only by its JS client
-            raise DispatchError("customData is too large for Remotion.", retryable=False)
+            raise BackendError("customData is too large for Remotion.", retryable=False)
         params = RenderMediaParams(
             composition=job.preset.composition_id,
             input_props=render_input_props(job),
@@ -87,18 +92,18 @@ class RemotionLambdaBackend:
         except Exception as exc:
             raise _as_dispatch_error(exc) from exc
         if response is None:
-            raise DispatchError("Remotion returned no render id.")
+            raise BackendError("Remotion returned no render id.")
         return Started(render_id=response.render_id, bucket=response.bucket_name)
 
     def progress(self, job: RenderJob) -> Progress:
         try:
             status = remotion_client().get_render_progress(
-                render_id=job.remotion_render_id, bucket_name=job.remotion_bucket
+                render_id=job.backend_render_id, bucket_name=job.remotion_bucket
             )
         except Exception as exc:
             raise _as_dispatch_error(exc) from exc
         if status is None:
-            raise DispatchError("Remotion returned no progress.")
+            raise BackendError("Remotion returned no progress.")
         data = vars(status)
         errors = data.get("errors") or []
         return Progress(
@@ -111,26 +116,87 @@ class RemotionLambdaBackend:
         )
 
 
-def _as_dispatch_error(exc: Exception) -> DispatchError:
+def _as_dispatch_error(exc: Exception) -> BackendError:
     if isinstance(exc, ClientError):
         code = exc.response.get("Error", {}).get("Code", "")
         if code in RATE_LIMIT_CODES:
             return RateLimited(f"Lambda is at capacity ({code}).")
-        return DispatchError(f"AWS refused the render ({code}).", retryable=code not in {"AccessDeniedException"})
+        return BackendError(f"AWS refused the render ({code}).", retryable=code not in {"AccessDeniedException"})
     if isinstance(exc, BotoCoreError):
-        return DispatchError(f"Could not reach AWS Lambda ({type(exc).__name__}).")
+        return BackendError(f"Could not reach AWS Lambda ({type(exc).__name__}).")
     if isinstance(exc, RemotionException):
         message = str(exc)
         if "Rate Exceeded" in message or "TooManyRequests" in message or "concurrency" in message.lower():
             return RateLimited(f"Remotion is at capacity: {message[:300]}")
-        return DispatchError(f"Remotion refused the render: {message[:500]}", retryable=False)
+        return BackendError(f"Remotion refused the render: {message[:500]}", retryable=False)
     logger.exception("Unexpected error starting a Remotion render")
-    return DispatchError(f"Unexpected error: {type(exc).__name__}")
+    return BackendError(f"Unexpected error: {type(exc).__name__}")
 
 
-def _error_message(errors) -> str:
+def _error_message(errors: object) -> str:
     if isinstance(errors, list) and errors:
         first = errors[0]
         if isinstance(first, dict):
             return str(first.get("message") or first.get("name") or "Remotion reported an error.")[:2000]
-    return "Remotion reported a fatal error."
+    return "Remotion reported an error."
+
+
+# --- Webhooks -------------------------------------------------------------------------------------
+
+
+class WebhookKind(StrEnum):
+    SUCCESS = "success"
+    ERROR = "error"
+    TIMEOUT = "timeout"
+
+
+@dataclass(frozen=True)
+class WebhookReport:
+    """A verified Remotion webhook, reduced to what the render services act on."""
+
+    kind: WebhookKind
+    render_id: str
+    job_id: uuid.UUID | None
+    bucket: str
+    output_url: str
+    cost: object
+    error_message: str
+    payload: dict
+
+
+def webhook_parse(*, body: bytes, signature: str) -> WebhookReport:
+    """Verify Remotion's signature over the raw body, then parse it. Raises ServiceError on refusal."""
+    if not settings.REMOTION_WEBHOOK_SECRET:
+        raise Unavailable("REMOTION_WEBHOOK_SECRET is not set on this server.", code="webhook_not_configured")
+    try:
+        validate_webhook_signature(settings.REMOTION_WEBHOOK_SECRET, body, signature)
+    except RemotionInvalidArgumentException as exc:
+        raise ServiceError("The body is empty.", code="invalid_payload") from exc
+    except RemotionException as exc:
+        raise ServiceError("The signature is missing or invalid.", code="invalid_signature", status=401) from exc
+    try:
+        payload = json.loads(body)
+    except ValueError as exc:
+        raise ServiceError("The body is not JSON.", code="invalid_payload") from exc
+    if not isinstance(payload, dict) or payload.get("type") not in set(WebhookKind):
+        raise ServiceError("Expected a Remotion webhook with type success, error or timeout.", code="invalid_payload")
+    render_id = payload.get("renderId")
+    costs = payload.get("costs")
+    return WebhookReport(
+        kind=WebhookKind(payload["type"]),
+        render_id=render_id if isinstance(render_id, str) else "",
+        job_id=_job_id(payload.get("customData")),
+        bucket=str(payload.get("bucketName") or "")[:100],
+        output_url=str(payload.get("outputUrl") or payload.get("outputFile") or ""),
+        cost=costs.get("estimatedCost") if isinstance(costs, dict) else None,
+        error_message=_error_message(payload.get("errors")) if payload["type"] == WebhookKind.ERROR else "",
+        payload=payload,
+    )
+
+
+def _job_id(custom_data: object) -> uuid.UUID | None:
+    job_id = custom_data.get("job") if isinstance(custom_data, dict) else None
+    try:
+        return uuid.UUID(str(job_id))
+    except ValueError:
+        return None

@@ -111,7 +111,7 @@ def test_search_finds_a_job_by_its_id(staff_client, owner, clip, preset):
 
 
 def test_search_finds_a_job_by_its_render_id(staff_client, owner, clip, preset):
-    wanted = make_job(owner, clip, preset, remotion_render_id="abcd1234efgh")
+    wanted = make_job(owner, clip, preset, backend_render_id="abcd1234efgh")
     make_job(owner, clip, preset)
     assert listed(staff_client.get(JOBS, {"q": "abcd1234efgh"})) == {str(wanted.pk)}
 
@@ -163,7 +163,7 @@ def test_retry_requeues_failed_jobs_and_records_an_admin_event(staff_client, own
     succeeded = make_job(owner, clip, preset, status=Status.SUCCEEDED)
     before = ProcrastinateJob.objects.filter(task_name="renders.tasks.dispatch_render").count()
     messages = run_action(staff_client, "retry", [failed, succeeded])
-    assert messages == ["Retried 1 of 2 job(s); the others were not in a state for it."]
+    assert messages == ["Retried 1 of 2. Skipped 1: not in a state for it."]
     failed.refresh_from_db()
     succeeded.refresh_from_db()
     assert (failed.status, succeeded.status) == (Status.QUEUED, Status.SUCCEEDED)
@@ -175,7 +175,7 @@ def test_cancel_cancels_active_jobs_and_records_an_admin_event(staff_client, own
     queued = make_job(owner, clip, preset)
     rendering = make_job(owner, clip, preset, status=Status.RENDERING)
     messages = run_action(staff_client, "cancel", [queued, rendering])
-    assert messages == ["Cancelled 2 of 2 job(s); the others were not in a state for it."]
+    assert messages == ["Cancelled 2 of 2."]
     for job in (queued, rendering):
         job.refresh_from_db()
         assert job.status == Status.CANCELLED
@@ -186,7 +186,7 @@ def test_mark_failed_fails_active_jobs_and_records_an_admin_event(staff_client, 
     rendering = make_job(owner, clip, preset, status=Status.RENDERING)
     cancelled = make_job(owner, clip, preset, status=Status.CANCELLED)
     messages = run_action(staff_client, "mark_failed", [rendering, cancelled])
-    assert messages == ["Marked failed 1 of 2 job(s); the others were not in a state for it."]
+    assert messages == ["Marked failed 1 of 2. Skipped 1: not in a state for it."]
     rendering.refresh_from_db()
     assert rendering.status == Status.FAILED
     assert rendering.failure_reason == RenderJob.FailureReason.ERROR
@@ -205,9 +205,9 @@ def test_repoll_asks_the_local_backend_and_keeps_a_running_render_running(staff_
         dispatched_at=timezone.now() - timedelta(minutes=5),
         progress=0.4,
     )
-    RenderJob.objects.filter(pk=job.pk).update(remotion_render_id=f"local-{job.pk}")
+    RenderJob.objects.filter(pk=job.pk).update(backend_render_id=f"local-{job.pk}")
     messages = run_action(staff_client, "repoll", [job])
-    assert messages == ["Re-polled 1 of 1 job(s); the others were not in a state for it."]
+    assert messages == ["Re-polled 1 of 1."]
     job.refresh_from_db()
     assert job.status == Status.RENDERING
     assert job.progress == 0.4
@@ -217,7 +217,7 @@ def test_repoll_asks_the_local_backend_and_keeps_a_running_render_running(staff_
 def test_repoll_of_a_job_never_dispatched_reports_it_as_not_polled(staff_client, owner, clip, preset):
     job = make_job(owner, clip, preset)
     messages = run_action(staff_client, "repoll", [job])
-    assert messages == ["Re-polled 0 of 1 job(s); the others were not in a state for it."]
+    assert messages == ["Re-polled 0 of 1. Skipped 1: not dispatched yet, or the backend did not answer."]
     job.refresh_from_db()
     assert job.status == Status.QUEUED
 

@@ -469,7 +469,7 @@ def test_retrying_a_failed_or_cancelled_job_queues_it_again(api_client, bearer, 
         status=status,
         failure_reason="error",
         error_message="ffmpeg failed: boom",
-        remotion_render_id="local-old",
+        backend_render_id="local-old",
         attempts=3,
         progress=0.5,
         finished_at=timezone.now(),
@@ -480,7 +480,7 @@ def test_retrying_a_failed_or_cancelled_job_queues_it_again(api_client, bearer, 
     assert response.status_code == 200
     assert response.json()["status"] == "queued"
     job.refresh_from_db()
-    assert (job.failure_reason, job.error_message, job.remotion_render_id) == ("", "", None)
+    assert (job.failure_reason, job.error_message, job.backend_render_id) == ("", "", None)
     assert (job.attempts, job.progress, job.finished_at) == (0, 0, None)
     assert job.deadline_at > timezone.now()
     assert queued() == before + 1

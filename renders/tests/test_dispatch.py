@@ -16,7 +16,7 @@ from django.core import signing
 from django.utils import timezone
 from procrastinate.contrib.django.models import ProcrastinateJob
 
-from creatorsync.signed_media import SALT
+from core.signed_media import SALT
 from renders import services
 from renders.models import RenderJob
 from renders.tests.conftest import WEBHOOK_SECRET
@@ -241,7 +241,7 @@ def test_the_render_id_and_bucket_from_the_response_are_saved(fake_lambda, make_
 
     job.refresh_from_db()
     assert job.status == "rendering"
-    assert (job.remotion_render_id, job.remotion_bucket) == ("kq3v9x1abc", BUCKET)
+    assert (job.backend_render_id, job.remotion_bucket) == ("kq3v9x1abc", BUCKET)
     assert job.attempts == 1
     assert job.dispatched_at is not None
     assert list(job.events.values_list("kind", flat=True)) == ["created", "dispatching", "dispatched"]

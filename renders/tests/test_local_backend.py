@@ -97,7 +97,7 @@ def test_a_succeeded_render_is_complete_and_says_so_from_the_worker(create_job, 
     assert job.progress == 1
     assert job.finished_at is not None
     assert (job.failure_reason, job.error_message) == ("", "")
-    assert job.remotion_render_id == f"local-{job.pk}"
+    assert job.backend_render_id == f"local-{job.pk}"
     assert job.output_file.name == f"renders/{job.owner_id}/{job.pk}/{job.preset.slug}-{job.pk}.mp4"
     events = set(job.events.values_list("kind", "source"))
     assert {("dispatched", WORKER), ("succeeded", WORKER)} <= events

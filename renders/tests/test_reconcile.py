@@ -106,7 +106,7 @@ def make_job(owner, ready_clip, preset, reconcile_settings):
             render_id = f"render-{next(_render_ids)}" if status == "rendering" else None
         RenderJob.objects.filter(pk=job.pk).update(
             status=status,
-            remotion_render_id=render_id,
+            backend_render_id=render_id,
             remotion_bucket=BUCKET if render_id else "",
             dispatched_at=timezone.now() - timedelta(seconds=dispatched_ago) if status == "rendering" else None,
             **fields,
@@ -180,7 +180,7 @@ def snapshot() -> tuple[list[dict], int, int]:
 
 
 def test_a_silent_render_is_polled_through_the_sdk_with_its_render_id_and_bucket(fake_lambda, silent_job, settings):
-    fake_lambda.answer(progress_answer(silent_job.remotion_render_id))
+    fake_lambda.answer(progress_answer(silent_job.backend_render_id))
 
     report = services.renders_reconcile()
 
@@ -188,11 +188,11 @@ def test_a_silent_render_is_polled_through_the_sdk_with_its_render_id_and_bucket
     (call,) = fake_lambda.calls
     assert call.function_name == settings.REMOTION_FUNCTION_NAME
     assert call.payload["type"] == "status"
-    assert (call.payload["renderId"], call.payload["bucketName"]) == (silent_job.remotion_render_id, BUCKET)
+    assert (call.payload["renderId"], call.payload["bucketName"]) == (silent_job.backend_render_id, BUCKET)
 
 
 def test_a_silent_render_that_finished_is_completed_from_the_poll(fake_lambda, silent_job):
-    answer = done_answer(silent_job.remotion_render_id)
+    answer = done_answer(silent_job.backend_render_id)
     fake_lambda.answer(answer)
 
     services.renders_reconcile()
@@ -206,7 +206,7 @@ def test_a_silent_render_that_finished_is_completed_from_the_poll(fake_lambda, s
 
 
 def test_a_silent_render_that_hit_a_fatal_error_is_failed_from_the_poll(fake_lambda, silent_job):
-    fake_lambda.answer(fatal_answer(silent_job.remotion_render_id))
+    fake_lambda.answer(fatal_answer(silent_job.backend_render_id))
 
     services.renders_reconcile()
 
@@ -218,7 +218,7 @@ def test_a_silent_render_that_hit_a_fatal_error_is_failed_from_the_poll(fake_lam
 
 
 def test_a_silent_render_still_in_progress_gets_its_progress_and_poll_time_recorded(fake_lambda, silent_job):
-    fake_lambda.answer(progress_answer(silent_job.remotion_render_id, overallProgress=0.42))
+    fake_lambda.answer(progress_answer(silent_job.backend_render_id, overallProgress=0.42))
 
     services.renders_reconcile()
 
@@ -229,7 +229,7 @@ def test_a_silent_render_still_in_progress_gets_its_progress_and_poll_time_recor
 
 
 def test_a_render_in_progress_is_not_polled_again_within_the_poll_interval(fake_lambda, silent_job):
-    fake_lambda.answer(progress_answer(silent_job.remotion_render_id))
+    fake_lambda.answer(progress_answer(silent_job.backend_render_id))
     services.renders_reconcile()
 
     report = services.renders_reconcile()
@@ -240,8 +240,8 @@ def test_a_render_in_progress_is_not_polled_again_within_the_poll_interval(fake_
 
 def test_a_render_in_progress_is_polled_again_once_the_interval_has_passed(fake_lambda, silent_job):
     fake_lambda.answer(
-        progress_answer(silent_job.remotion_render_id, overallProgress=0.3),
-        progress_answer(silent_job.remotion_render_id, overallProgress=0.8),
+        progress_answer(silent_job.backend_render_id, overallProgress=0.3),
+        progress_answer(silent_job.backend_render_id, overallProgress=0.8),
     )
     services.renders_reconcile()
     RenderJob.objects.filter(pk=silent_job.pk).update(
@@ -329,8 +329,8 @@ def stuck_jobs(make_job, fake_lambda) -> dict[str, RenderJob]:
         "dead_dispatch": make_job(render_id=None, dispatched_ago=DISPATCH_TIMEOUT + 30),
         "overdue": make_job("queued", deadline_at=timezone.now() - timedelta(minutes=1)),
     }
-    fake_lambda.answer_for(jobs["finished"].remotion_render_id, done_answer(jobs["finished"].remotion_render_id))
-    in_progress_id = jobs["in_progress"].remotion_render_id
+    fake_lambda.answer_for(jobs["finished"].backend_render_id, done_answer(jobs["finished"].backend_render_id))
+    in_progress_id = jobs["in_progress"].backend_render_id
     fake_lambda.answer_for(in_progress_id, progress_answer(in_progress_id))
     return jobs
 
@@ -403,7 +403,7 @@ def succeeded_job(make_job) -> RenderJob:
     services.render_mark_succeeded(
         job=job,
         source=RenderEvent.Source.WEBHOOK,
-        output_url=f"https://{BUCKET}.s3.us-east-1.amazonaws.com/renders/{job.remotion_render_id}/out.mp4",
+        output_url=f"https://{BUCKET}.s3.us-east-1.amazonaws.com/renders/{job.backend_render_id}/out.mp4",
     )
     job.refresh_from_db()
     return job

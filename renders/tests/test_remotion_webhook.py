@@ -35,7 +35,7 @@ def make_job(owner, ready_clip, preset, remotion_settings):
     def make(status: str = "rendering", render_id: str | None = RENDER_ID) -> RenderJob:
         job = services.render_job_create(owner=owner, clip=ready_clip, preset=preset, input_props=dict(LAYOUT))
         RenderJob.objects.filter(pk=job.pk).update(
-            status=status, remotion_render_id=render_id, dispatched_at=timezone.now()
+            status=status, backend_render_id=render_id, dispatched_at=timezone.now()
         )
         job.refresh_from_db()
         return job
@@ -313,7 +313,7 @@ def test_a_webhook_that_beats_the_dispatch_response_finds_the_job_by_its_custom_
     assert response.json() == {"status": "applied"}
     job.refresh_from_db()
     assert job.status == "succeeded"
-    assert job.remotion_render_id == "early-render"
+    assert job.backend_render_id == "early-render"
     assert job.remotion_bucket == "remotionlambda-useast1-xyz"
 
 
@@ -354,7 +354,7 @@ def test_a_late_webhook_from_a_render_the_job_no_longer_tracks_does_not_decide_i
     job = make_job(render_id="old-render")
     services.render_job_cancel(job=job)
     services.render_job_retry(job=job)
-    RenderJob.objects.filter(pk=job.pk).update(status="rendering", remotion_render_id="new-render")
+    RenderJob.objects.filter(pk=job.pk).update(status="rendering", backend_render_id="new-render")
 
     deliver(client, error_payload(render_id="old-render", job_id=str(job.pk)))
 

@@ -5,9 +5,9 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 
+from clips.demo import DEMO_SECONDS, DEMO_TITLE
 from clips.media import probe_video
 from clips.models import Clip
-from renders.demo import DEMO_SECONDS, DEMO_TITLE
 from renders.models import RenderPreset
 
 pytestmark = pytest.mark.django_db

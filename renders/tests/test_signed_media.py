@@ -7,7 +7,7 @@ from django.core import signing
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
-from creatorsync.signed_media import SALT, signed_file_url
+from core.signed_media import SALT, signed_file_url
 
 CONTENT = b"\x00\x00\x00\x18ftypmp42 not really a video, but bytes all the same"
 

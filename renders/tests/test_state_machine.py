@@ -139,7 +139,7 @@ def test_a_retry_resets_the_job_and_queues_a_dispatch(make_job):
         "failed",
         failure_reason="error",
         error_message="Composition crashed",
-        remotion_render_id="render-old",
+        backend_render_id="render-old",
         remotion_bucket="remotionlambda-useast1-abc",
         progress=0.4,
         attempts=3,
@@ -156,7 +156,7 @@ def test_a_retry_resets_the_job_and_queues_a_dispatch(make_job):
     job.refresh_from_db()
     assert job.status == "queued"
     assert (job.failure_reason, job.error_message) == ("", "")
-    assert (job.remotion_render_id, job.remotion_bucket, job.output_url) == (None, "", "")
+    assert (job.backend_render_id, job.remotion_bucket, job.output_url) == (None, "", "")
     assert (job.progress, job.attempts) == (0, 0)
     assert job.dispatched_at is job.next_attempt_at is job.finished_at is job.last_polled_at is None
     assert job.deadline_at > timezone.now()

@@ -1,7 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import User
-from renders.demo import demo_clip_ensure, presets_ensure_defaults
+from clips.demo import demo_clip_ensure
+from renders.demo import presets_ensure_defaults
 
 
 class Command(BaseCommand):

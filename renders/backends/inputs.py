@@ -1,7 +1,7 @@
 from django.db.models.fields.files import FieldFile
 
-from creatorsync.signed_media import signed_file_url
-from renders.backends import DispatchError
+from core.signed_media import signed_file_url
+from renders.backends.base import BackendError
 from renders.layout import output_size
 from renders.models import RenderJob
 
@@ -10,7 +10,7 @@ def render_source(job: RenderJob) -> FieldFile:
     """The video a job renders from: the clip's file, or its native portrait version for that layout."""
     clip = job.clip
     if clip is None or not clip.media_file:
-        raise DispatchError("The clip or its video was deleted.", retryable=False)
+        raise BackendError("The clip or its video was deleted.", retryable=False)
     if job.input_props.get("layout") == "portrait" and clip.portrait_file:
         return clip.portrait_file
     return clip.media_file

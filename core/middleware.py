@@ -6,8 +6,8 @@ import uuid
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from creatorsync.api import error_body
-from creatorsync.request_context import reset_request_id, set_request_id
+from core.api import error_body
+from core.request_context import reset_request_id, set_request_id
 
 logger = logging.getLogger(__name__)
 

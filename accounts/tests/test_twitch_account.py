@@ -2,10 +2,10 @@ import pytest
 from procrastinate.contrib.django.models import ProcrastinateJob
 from responses import matchers
 
+from accounts import services
 from accounts.models import TwitchAccount
 from accounts.services import clerk_user_upsert
 from accounts.tests.clerk_fakes import clerk_user
-from clips import services
 from clips.tests.factories import BROADCASTER_ID, TWITCH_API_URL
 
 pytestmark = pytest.mark.django_db
@@ -31,11 +31,11 @@ def test_an_account_unlinked_meanwhile_is_skipped_without_calling_twitch(twitch,
 
 def test_linking_twitch_queues_the_refresh(twitch_settings, owner):
     clerk_user_upsert(data=clerk_user(owner.clerk_id, updated_at=1_800_000_000_000))
-    job = ProcrastinateJob.objects.get(task_name="clips.tasks.refresh_twitch_account")
+    job = ProcrastinateJob.objects.get(task_name="accounts.tasks.refresh_twitch_account")
     assert job.args == {"account_id": str(TwitchAccount.objects.get(user=owner).pk)}
 
 
 def test_without_twitch_credentials_nothing_is_queued(settings, owner):
     settings.TWITCH_CLIENT_ID = ""
     clerk_user_upsert(data=clerk_user(owner.clerk_id, updated_at=1_800_000_000_000))
-    assert not ProcrastinateJob.objects.filter(task_name="clips.tasks.refresh_twitch_account").exists()
+    assert not ProcrastinateJob.objects.filter(task_name="accounts.tasks.refresh_twitch_account").exists()

@@ -1,0 +1,85 @@
+"""Validation of the layout spec (a render's props) against the clip it renders.
+
+One place, called by `render_job_create` itself, so every way of creating a job (the API,
+the admin, commands, automation) applies the same rules. See renders/layout.py for the spec.
+"""
+
+from django.conf import settings
+from rest_framework import serializers
+
+from clips.models import Clip
+from core.errors import ServiceError
+from renders.layout import ASPECTS, LAYOUTS, TITLE_MAX_LENGTH
+from renders.models import RenderPreset
+
+
+class RectSerializer(serializers.Serializer):
+    x = serializers.FloatField(min_value=0, max_value=1)
+    y = serializers.FloatField(min_value=0, max_value=1)
+    width = serializers.FloatField(min_value=0.01, max_value=1)
+    height = serializers.FloatField(min_value=0.01, max_value=1)
+
+    def validate(self, rect):
+        if rect["x"] + rect["width"] > 1 + 1e-9 or rect["y"] + rect["height"] > 1 + 1e-9:
+            raise serializers.ValidationError(
+                "The rectangle must lie inside the frame (x + width ≤ 1, y + height ≤ 1)."
+            )
+        return rect
+
+
+class LayoutSpecSerializer(serializers.Serializer):
+    """The layout spec; `context["clip"]` bounds the trim."""
+
+    trim_start = serializers.FloatField(min_value=0, default=0)
+    trim_end = serializers.FloatField(min_value=0, required=False, help_text="Default: the clip's end.")
+    aspect = serializers.ChoiceField(choices=list(ASPECTS), default="9:16")
+    layout = serializers.ChoiceField(choices=list(LAYOUTS), default="fill")
+    facecam = RectSerializer(required=False)
+    gameplay = RectSerializer(required=False)
+    facecam_share = serializers.FloatField(min_value=0.1, max_value=0.9, default=0.35)
+    title = serializers.CharField(max_length=TITLE_MAX_LENGTH, required=False, allow_blank=True, default="")
+
+    def validate(self, spec):
+        clip: Clip = self.context["clip"]
+        duration = clip.media_duration or clip.duration
+        spec.setdefault("trim_end", min(duration, spec["trim_start"] + settings.RENDER_MAX_SECONDS))
+        if spec["trim_end"] > duration + 0.05:
+            raise serializers.ValidationError({"trim_end": f"The clip is only {duration:.1f} s long."})
+        if spec["trim_start"] >= spec["trim_end"]:
+            raise serializers.ValidationError({"trim_start": "Must be before trim_end."})
+        if spec["trim_end"] - spec["trim_start"] > settings.RENDER_MAX_SECONDS:
+            raise serializers.ValidationError({"trim_end": f"A short is at most {settings.RENDER_MAX_SECONDS} s."})
+        if spec["layout"] == "split":
+            missing = [name for name in ("facecam", "gameplay") if name not in spec]
+            if missing:
+                raise serializers.ValidationError({name: "Required for the split layout." for name in missing})
+        else:
+            for name in ("facecam", "gameplay"):
+                spec.pop(name, None)
+            spec.pop("facecam_share", None)
+        if spec["layout"] == "portrait" and not clip.portrait_file:
+            raise serializers.ValidationError({"layout": "This clip has no native portrait version."})
+        return spec
+
+
+class InvalidRenderRequest(ServiceError):
+    default_code = "validation_error"
+
+
+def render_spec_validate(*, clip: Clip, preset: RenderPreset, props: object) -> dict:
+    """The clip must be ready and the props (over the preset's defaults) a valid spec for it.
+
+    Returns the normalised spec; raises InvalidRenderRequest with per-field details, in the
+    same shape as the API's validation errors.
+    """
+    if clip.media_status != Clip.MediaStatus.READY:
+        raise InvalidRenderRequest(
+            "The request has invalid fields.",
+            details={"clip": ["The clip's video is not ready: fetch or upload it first."]},
+        )
+    if not isinstance(props, dict):
+        raise InvalidRenderRequest("The request has invalid fields.", details={"props": ["Expected an object."]})
+    spec = LayoutSpecSerializer(data={**preset.default_props, **props}, context={"clip": clip})
+    if not spec.is_valid():
+        raise InvalidRenderRequest("The request has invalid fields.", details={"props": spec.errors})
+    return dict(spec.validated_data)
