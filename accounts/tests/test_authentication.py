@@ -14,7 +14,7 @@ from procrastinate.contrib.django.models import ProcrastinateJob
 
 from accounts.models import User
 from accounts.tests.clerk_fakes import CLERK_API_URL, JWKS_URL, SigningKey, clerk_user, jwks
-from creatorsync.tests.concurrency import run_concurrently
+from core.tests.concurrency import run_concurrently
 
 pytestmark = pytest.mark.django_db
 

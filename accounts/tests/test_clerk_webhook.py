@@ -11,7 +11,7 @@ from svix.webhooks import Webhook
 from accounts.models import TwitchAccount, User, WebhookDelivery
 from accounts.services import user_get_or_provision
 from accounts.tests.clerk_fakes import WEBHOOK_SECRET, clerk_event, clerk_user, signed_webhook
-from creatorsync.tests.concurrency import run_concurrently
+from core.tests.concurrency import run_concurrently
 
 URL = "/webhooks/clerk/"
 CLERK_ID = "user_2owner"

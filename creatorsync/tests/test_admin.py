@@ -29,7 +29,7 @@ def test_the_admin_is_branded_and_a_superuser_can_sign_in(client, admin_user):
     assert client.get("/admin/accounts/user/").status_code == 200
 
 
-@pytest.mark.urls("creatorsync.tests.urls")
+@pytest.mark.urls("core.tests.urls")
 def test_a_staff_session_can_use_the_browsable_api(client, admin_user):
     client.force_login(admin_user)
     response = client.get("/api/test/protected/", HTTP_ACCEPT="text/html")

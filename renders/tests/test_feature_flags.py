@@ -10,7 +10,7 @@ from django.utils import timezone
 from procrastinate.contrib.django.models import ProcrastinateJob
 from responses import matchers
 
-from creatorsync.tests.concurrency import run_concurrently
+from core.tests.concurrency import run_concurrently
 from renders.models import RenderJob, RenderPreset
 from renders.tests.conftest import make_preset
 

@@ -10,7 +10,7 @@ from procrastinate.contrib.django.models import ProcrastinateJob
 from remotion_lambda.exception import RemotionException
 from remotion_lambda.webhook import validate_webhook_signature
 
-from creatorsync.tests.concurrency import run_concurrently
+from core.tests.concurrency import run_concurrently
 from renders import services
 from renders.models import RenderEvent, RenderJob
 from renders.tests.conftest import WEBHOOK_SECRET, WEBHOOK_URL, remotion_delivery, remotion_signature, success_payload

@@ -2,7 +2,7 @@
 
 import pytest
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("creatorsync.tests.urls")]
+pytestmark = [pytest.mark.django_db, pytest.mark.urls("core.tests.urls")]
 
 
 def test_validation_errors_list_each_field(api_client):

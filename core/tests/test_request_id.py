@@ -24,7 +24,7 @@ def test_it_replaces_an_unsafe_incoming_request_id(client):
     assert len(response["X-Request-ID"]) == 32
 
 
-@pytest.mark.urls("creatorsync.tests.urls")
+@pytest.mark.urls("core.tests.urls")
 def test_log_lines_carry_the_request_id(client):
     handler = _CollectingHandler()
     logger = logging.getLogger("core.middleware")
