@@ -1,13 +1,14 @@
 import argparse
 from collections import Counter
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from accounts.services import InvalidWebhookPayload, clerk_user_upsert
+from core.commands import ServiceCommand
 from integrations.clerk import backend_api
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = "Upsert every Clerk user from the Clerk Backend API. Idempotent; waits and retries when rate limited."
 
     def add_arguments(self, parser):

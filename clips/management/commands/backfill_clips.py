@@ -2,7 +2,7 @@ import argparse
 import uuid
 from datetime import UTC, datetime
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -11,12 +11,13 @@ from tqdm import tqdm
 from accounts.models import User
 from clips import services
 from clips.models import ClipImport
+from core.commands import ServiceCommand
 
 # Twitch clips exist since 2016; a backfill without --since walks everything.
 TWITCH_CLIPS_EPOCH = datetime(2016, 1, 1, tzinfo=UTC)
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = (
         "Import Twitch clips for selected users, in-process, with a progress bar. Resumable (a failed or "
         "interrupted import continues where it stopped) and safe to run twice at once (a user's import "

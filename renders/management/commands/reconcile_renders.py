@@ -1,9 +1,8 @@
-from django.core.management.base import BaseCommand
-
+from core.commands import ServiceCommand
 from renders.services import renders_reconcile
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = "Poll silent renders, re-queue dead dispatches, time out overdue jobs (also runs every minute)."
 
     def add_arguments(self, parser):

@@ -1,11 +1,12 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from accounts.models import User
 from clips.demo import demo_clip_ensure
+from core.commands import ServiceCommand
 from renders.demo import presets_ensure_defaults
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = "Create the default render presets and a generated demo clip, so a first local render needs nothing else."
 
     def add_arguments(self, parser):
