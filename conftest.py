@@ -1,4 +1,10 @@
-"""Fixtures shared by every app's tests."""
+"""Fixtures shared by every app's tests.
+
+Plain builders live in each app's tests/factories.py, vendor fakes in integrations/tests/fakes.py,
+and plain helpers in core/tests/helpers.py.
+"""
+
+import json
 
 import pytest
 import responses
@@ -6,18 +12,37 @@ from django.db import connection
 from procrastinate.contrib.django import app as queue_app
 from rest_framework.test import APIClient
 
-from accounts.models import TwitchAccount
-from accounts.tests.clerk_fakes import (
+from accounts.tests.factories import link_twitch, make_user
+from clips.tests.factories import make_clip, make_ready_clip, make_video
+from integrations import posthog
+from integrations.clerk import sessions
+from integrations.tests.fakes import (
+    BROADCASTER_ID,
     CLERK_API_URL,
+    CLERK_SECRET_KEY,
+    CLERK_WEBHOOK_SECRET,
     FRONTEND_ORIGIN,
     ISSUER,
     JWKS_URL,
-    WEBHOOK_SECRET,
+    KNOWN_SECRETS,
+    POSTHOG_BATCH_URL,
+    POSTHOG_FLAGS_URL,
+    POSTHOG_HOST,
+    POSTHOG_PROJECT_KEY,
+    TWITCH_API_URL,
+    TWITCH_AUTH_URL,
+    TWITCH_CLIENT_ID,
+    TWITCH_CLIENT_SECRET,
+    TWITCH_TOKEN_URL,
     SigningKey,
+    app_token_answer,
     jwks,
+    posthog_bodies,
 )
-from clips.tests.factories import BROADCASTER_ID, TWITCH_API_URL, TWITCH_AUTH_URL
-from integrations.clerk import sessions
+from integrations.twitch import TwitchClient
+from renders.tests.factories import make_preset
+
+# --- Users ----------------------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -26,19 +51,32 @@ def api_client() -> APIClient:
 
 
 @pytest.fixture
-def owner(django_user_model):
+def owner(db):
     """The user whose rows a test works with."""
-    return django_user_model.objects.create_user(
-        username="owner", email="owner@example.com", clerk_id="user_owner000000000000000000"
-    )
+    return make_user("owner")
 
 
 @pytest.fixture
-def stranger(django_user_model):
+def stranger(db):
     """Another user, who must never see or change the owner's rows."""
-    return django_user_model.objects.create_user(
-        username="stranger", email="stranger@example.com", clerk_id="user_stranger00000000000000"
-    )
+    return make_user("stranger")
+
+
+@pytest.fixture
+def streamer(owner):
+    """The owner, with their Twitch account linked through Clerk."""
+    link_twitch(owner)
+    return owner
+
+
+@pytest.fixture
+def staff_client(client, admin_user):
+    """Django's test client, signed in to the admin as a superuser."""
+    client.force_login(admin_user)
+    return client
+
+
+# --- The job queue --------------------------------------------------------------------------------
 
 
 def _clear_queue() -> None:
@@ -59,7 +97,15 @@ def _jobs_due(queues: list[str] | None) -> bool:
 
 
 @pytest.fixture
-def run_queued_jobs(transactional_db):
+def empty_queue(transactional_db):
+    """Empty queue tables before and after a transactional test (its flush leaves them alone)."""
+    _clear_queue()
+    yield
+    _clear_queue()
+
+
+@pytest.fixture
+def run_queued_jobs(empty_queue):
     """Run every queued job to completion in this process, against the real database.
 
     Tests that use it need `@pytest.mark.django_db(transaction=True)`: the worker
@@ -75,9 +121,17 @@ def run_queued_jobs(transactional_db):
             if not _jobs_due(queues):
                 return
 
-    _clear_queue()
-    yield run
-    _clear_queue()
+    return run
+
+
+# --- Outbound HTTP and Clerk ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def mocked_http():
+    """Every outbound HTTP call must be registered here; an unregistered one fails the test."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
 
 
 @pytest.fixture(scope="session")
@@ -92,16 +146,9 @@ def clerk_settings(settings):
     settings.CLERK_JWT_KEY = ""
     settings.CLERK_AUTHORIZED_PARTIES = [FRONTEND_ORIGIN]
     settings.CLERK_API_URL = CLERK_API_URL
-    settings.CLERK_SECRET_KEY = "sk_test_creatorsync"
-    settings.CLERK_WEBHOOK_SECRET = WEBHOOK_SECRET
+    settings.CLERK_SECRET_KEY = CLERK_SECRET_KEY
+    settings.CLERK_WEBHOOK_SECRET = CLERK_WEBHOOK_SECRET
     return settings
-
-
-@pytest.fixture
-def mocked_http():
-    """Every outbound HTTP call must be registered here; an unregistered one fails the test."""
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
 
 
 @pytest.fixture
@@ -130,37 +177,15 @@ def fresh_token_verifier():
     sessions._verifier = None
 
 
-POSTHOG_HOST = "https://posthog.creatorsync.test"
-
-
-@pytest.fixture
-def posthog_enabled(settings, mocked_http):
-    """PostHog configured against a fake host, sending synchronously; `posthog_events()` lists what arrived."""
-    import json
-
-    from integrations import posthog
-
-    settings.POSTHOG_PROJECT_API_KEY = "phc_test_project_key"
-    settings.POSTHOG_HOST = POSTHOG_HOST
-    settings.POSTHOG_SYNC_MODE = True
-    mocked_http.post(f"{POSTHOG_HOST}/batch/", json={"status": 1})
-    posthog.configure()
-
-    def events() -> list[dict]:
-        batches = [json.loads(call.request.body) for call in mocked_http.calls if call.request.url.endswith("/batch/")]
-        return [event for batch in batches for event in batch["batch"] if not event["event"].startswith("$")]
-
-    yield events
-    settings.POSTHOG_PROJECT_API_KEY = ""
-    posthog.configure()
+# --- Twitch ---------------------------------------------------------------------------------------
 
 
 @pytest.fixture
 def twitch_settings(settings, tmp_path):
     settings.TWITCH_API_URL = TWITCH_API_URL
     settings.TWITCH_AUTH_URL = TWITCH_AUTH_URL
-    settings.TWITCH_CLIENT_ID = "twitch-client-id"
-    settings.TWITCH_CLIENT_SECRET = "twitch-client-secret"
+    settings.TWITCH_CLIENT_ID = TWITCH_CLIENT_ID
+    settings.TWITCH_CLIENT_SECRET = TWITCH_CLIENT_SECRET
     settings.MEDIA_ROOT = tmp_path / "media"
     return settings
 
@@ -168,12 +193,129 @@ def twitch_settings(settings, tmp_path):
 @pytest.fixture
 def twitch(twitch_settings, mocked_http):
     """A fake Twitch: the app-token endpoint answers; tests register the Helix responses they need."""
-    mocked_http.post(f"{TWITCH_AUTH_URL}/token", json={"access_token": "app-token-1", "expires_in": 5000000})
+    mocked_http.post(TWITCH_TOKEN_URL, json=app_token_answer())
     return mocked_http
 
 
 @pytest.fixture
-def streamer(owner):
-    """The owner, with their Twitch account linked through Clerk."""
-    TwitchAccount.objects.create(user=owner, twitch_user_id=BROADCASTER_ID, login="ownerstreams")
-    return owner
+def sleeps() -> list[float]:
+    """The waits of `twitch_client`, in order."""
+    return []
+
+
+@pytest.fixture
+def twitch_client(sleeps) -> TwitchClient:
+    """A Twitch client that records its waits in `sleeps` instead of sleeping."""
+    return TwitchClient(sleep=sleeps.append)
+
+
+# --- PostHog --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def configure_posthog(settings, mocked_http):
+    """`configure_posthog(project_key, sync_mode=...)`: the process's PostHog client against the fake host.
+
+    Its batch endpoint answers; without a key the client is disabled. Turned off after the test.
+    """
+
+    def configure(project_key: str = POSTHOG_PROJECT_KEY, *, sync_mode: bool) -> None:
+        settings.POSTHOG_PROJECT_API_KEY = project_key
+        settings.POSTHOG_HOST = POSTHOG_HOST
+        settings.POSTHOG_SYNC_MODE = sync_mode
+        mocked_http.post(POSTHOG_BATCH_URL, json={"status": 1})
+        posthog.configure()
+
+    yield configure
+    settings.POSTHOG_PROJECT_API_KEY = ""
+    posthog.configure()
+
+
+@pytest.fixture
+def posthog_enabled(configure_posthog, mocked_http):
+    """PostHog configured against a fake host, sending synchronously; `posthog_enabled()` lists what arrived."""
+    configure_posthog(sync_mode=True)
+
+    def events() -> list[dict]:
+        batches = [json.loads(call.request.body) for call in mocked_http.calls if call.request.url == POSTHOG_BATCH_URL]
+        return [event for batch in batches for event in batch["batch"] if not event["event"].startswith("$")]
+
+    return events
+
+
+@pytest.fixture
+def analytics_events(posthog_enabled, mocked_http):
+    """`analytics_events()`: (name, distinct_id, our properties) of every event PostHog received, in order.
+
+    PostHog answers flag requests with no flags, so requests evaluating flags get the defaults.
+    After the test, no body sent to PostHog may hold a secret or token the fakes hand out.
+    """
+    mocked_http.post(POSTHOG_FLAGS_URL, json={"flags": {}})
+
+    def received() -> list[tuple[str, str, dict]]:
+        return [
+            (
+                event["event"],
+                event["distinct_id"],
+                {key: value for key, value in event["properties"].items() if not key.startswith("$")},
+            )
+            for event in posthog_enabled()
+        ]
+
+    yield received
+    for body in posthog_bodies(mocked_http):
+        leaked = [secret for secret in KNOWN_SECRETS if secret in body]
+        assert not leaked, f"sent to PostHog: {leaked}"
+
+
+@pytest.fixture
+def committed(django_capture_on_commit_callbacks):
+    """`with committed():` runs the on-commit callbacks of the block, as a real commit would."""
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+# --- Media, clips and presets -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def media_root(settings, tmp_path):
+    """Local storage in a fresh folder, served under a public https base URL."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.PUBLIC_BASE_URL = "https://api.creatorsync.test"
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture(scope="session")
+def sample_video(tmp_path_factory):
+    """A real 1-second 320x180 H.264 MP4."""
+    return make_video(tmp_path_factory.mktemp("videos") / "sample.mp4")
+
+
+@pytest.fixture(scope="session")
+def landscape_video(tmp_path_factory):
+    """A real 3-second 640x360 H.264 MP4."""
+    return make_video(tmp_path_factory.mktemp("render-sources") / "landscape.mp4", width=640, height=360, seconds=3)
+
+
+@pytest.fixture(scope="session")
+def portrait_video(tmp_path_factory):
+    """A real 3-second 360x640 H.264 MP4."""
+    return make_video(tmp_path_factory.mktemp("render-sources") / "portrait.mp4", width=360, height=640, seconds=3)
+
+
+@pytest.fixture
+def ready_clip(owner, media_root, landscape_video, portrait_video):
+    """The owner's 3-second clip, its landscape video and portrait version in storage, ready to render."""
+    return make_ready_clip(owner, landscape_video, portrait=portrait_video)
+
+
+@pytest.fixture
+def twitch_clip(streamer):
+    """A clip of the streamer's own channel, imported from Twitch without its video."""
+    return make_clip(streamer, twitch_clip_id="FunnyClip-xyz", broadcaster_id=BROADCASTER_ID)
+
+
+@pytest.fixture
+def preset(db):
+    """The 720x1280 `vertical-720p` preset."""
+    return make_preset()

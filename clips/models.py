@@ -71,7 +71,9 @@ class Clip(models.Model):
     media_width = models.PositiveIntegerField(null=True, blank=True)
     media_height = models.PositiveIntegerField(null=True, blank=True)
     media_size = models.BigIntegerField(null=True, blank=True)
-    has_portrait = models.BooleanField(default=False, help_text="Twitch offers a native portrait version.")
+    has_portrait = models.BooleanField(
+        default=False, help_text="A native portrait version is stored in portrait_file (never the main file)."
+    )
     portrait_file = models.FileField(
         upload_to=clip_media_path, max_length=300, blank=True, help_text="The native portrait version, if any."
     )
@@ -121,12 +123,14 @@ class ClipImport(models.Model):
     # `window_end`, and `cursor` is the Helix page cursor inside it.
     window_start = models.DateTimeField(null=True, blank=True)
     window_end = models.DateTimeField(null=True, blank=True)
-    cursor = models.CharField(max_length=500, blank=True)
+    cursor = models.TextField(blank=True, help_text="Helix's page cursor: opaque, of no documented length.")
     window_clips = models.PositiveIntegerField(default=0, help_text="Clips received so far in the current window.")
 
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # When a run last claimed the import or saved a page: an active import silent for long has lost its worker.
+    progress_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -1,16 +1,17 @@
 import logging
-import tempfile
+import math
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import requests
 from django.conf import settings
 from django.core.files import File
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from procrastinate.contrib.django.models import ProcrastinateJob
 
 from accounts.models import TwitchAccount, User
 from clips import analytics
@@ -19,7 +20,9 @@ from clips.models import HELIX_FIELDS, Clip, ClipImport
 from core.errors import ServiceError
 from core.locks import advisory_lock
 from core.queue import defer
+from core.workdirs import work_folder
 from integrations.clerk import backend_api
+from integrations.http import DownloadFailed, download_to_file
 from integrations.twitch import TwitchClient, TwitchError
 
 logger = logging.getLogger(__name__)
@@ -28,7 +31,10 @@ logger = logging.getLogger(__name__)
 HELIX_RESULT_CAP = 1000
 MIN_WINDOW = timedelta(minutes=1)
 DOWNLOAD_SCOPES = {"channel:manage:clips", "editor:manage:clips"}
-DOWNLOAD_CHUNK_BYTES = 1024 * 1024
+RUN_IMPORT_TASK = "clips.tasks.run_clip_import"
+STALLED_IMPORT_ERROR = "The import's worker stopped; resume it."
+# PostgreSQL `integer` (IntegerField, PositiveIntegerField).
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 
 
 class ClipError(ServiceError):
@@ -41,13 +47,15 @@ class ClipTooLarge(ClipError):
 
 
 class ImportAlreadyRunning(ClipError):
+    """`running` is the active import, when it could be read (it may have ended since it blocked this one)."""
+
     status = 409
 
-    def __init__(self, running: ClipImport):
+    def __init__(self, running: ClipImport | None = None):
         super().__init__(
             "An import is already running for this account.",
             code="import_in_progress",
-            details={"import_id": str(running.pk)},
+            details={"import_id": str(running.pk)} if running else None,
         )
         self.running = running
 
@@ -78,11 +86,16 @@ def clip_import_start(
             if enqueue:
                 defer("clips.tasks.run_clip_import", clip_import_id=str(clip_import.pk))
     except IntegrityError as exc:
-        running = ClipImport.objects.filter(user=user, status__in=ClipImport.ACTIVE_STATUSES).first()
-        if running is None:
+        if _constraint_violated(exc) != "one_active_clip_import_per_user":
             raise
+        # The import that won the race may already have ended: the answer is still "one was running".
+        running = ClipImport.objects.filter(user=user, status__in=ClipImport.ACTIVE_STATUSES).first()
         raise ImportAlreadyRunning(running) from exc
     return clip_import
+
+
+def _constraint_violated(exc: IntegrityError) -> str | None:
+    return getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None)
 
 
 def clip_import_resume(*, clip_import: ClipImport, enqueue: bool = True) -> bool:
@@ -92,8 +105,9 @@ def clip_import_resume(*, clip_import: ClipImport, enqueue: bool = True) -> bool
     """
     try:
         with transaction.atomic():
+            # Fresh progress: recovery must not judge it stalled before its run has had time to start.
             resumed = ClipImport.objects.filter(pk=clip_import.pk, status=ClipImport.Status.FAILED).update(
-                status=ClipImport.Status.QUEUED, error="", finished_at=None
+                status=ClipImport.Status.QUEUED, error="", finished_at=None, progress_at=timezone.now()
             )
             if resumed and enqueue:
                 defer("clips.tasks.run_clip_import", clip_import_id=str(clip_import.pk))
@@ -123,7 +137,7 @@ def _run_claimed(
     clip_import_id: str, client: TwitchClient | None, on_progress: Callable[[ClipImport], None] | None
 ) -> ClipImport:
     claimed = ClipImport.objects.filter(pk=clip_import_id, status__in=ClipImport.ACTIVE_STATUSES).update(
-        status=ClipImport.Status.RUNNING
+        status=ClipImport.Status.RUNNING, progress_at=timezone.now()
     )
     clip_import = ClipImport.objects.select_related("user__twitch_account").get(pk=clip_import_id)
     if not claimed:
@@ -132,9 +146,18 @@ def _run_claimed(
         clip_import.started_at = timezone.now()
     try:
         _walk_windows(clip_import, client or TwitchClient(), on_progress or (lambda _: None))
-    except (TwitchError, TwitchAccount.DoesNotExist) as exc:
-        message = str(exc) if isinstance(exc, TwitchError) else "The Twitch account was unlinked."
+    except Exception as exc:
+        # Whatever happened, the import must end: a `running` one would answer 409 to every new import.
+        if isinstance(exc, TwitchError):
+            message = str(exc)
+        elif isinstance(exc, TwitchAccount.DoesNotExist):
+            message = "The Twitch account was unlinked."
+        else:
+            logger.exception("Clip import %s failed unexpectedly", clip_import.pk)
+            message = f"The import failed unexpectedly ({type(exc).__name__}). Resume it to continue where it stopped."
         logger.warning("Clip import %s failed: %s", clip_import.pk, message)
+        # A resume continues from the last saved page, not from the one that failed half-way.
+        clip_import.refresh_from_db(fields=PROGRESS_FIELDS)
         _finish(clip_import, status=ClipImport.Status.FAILED, error=message)
         return clip_import
     _finish(clip_import, status=ClipImport.Status.SUCCEEDED, error="")
@@ -159,23 +182,25 @@ def _walk_windows(clip_import: ClipImport, client: TwitchClient, on_progress: Ca
         clip_import.pages_fetched += 1
         clip_import.window_clips += len(page.clips)
         window = clip_import.window_end - clip_import.window_start
-        if page.cursor and clip_import.window_clips >= HELIX_RESULT_CAP and window > MIN_WINDOW:
-            # Helix would silently drop the rest of this window: walk its first half instead.
-            clip_import.window_end = clip_import.window_start + window / 2
-            clip_import.cursor = ""
-            clip_import.window_clips = 0
-        else:
-            created, updated = clips_upsert_from_helix(
-                owner=clip_import.user, helix_clips=page.clips, existed_before=clip_import.started_at
-            )
-            # Clips this import already wrote (a window walked again after a split) count once.
-            clip_import.clips_seen += created + updated
-            clip_import.clips_created += created
-            clip_import.clips_updated += updated
-            clip_import.cursor = page.cursor or ""
-            if not page.cursor:
-                _advance_window(clip_import, finished_window=window, default_window=default_window)
-        _save_progress(clip_import)
+        # A page's clips and the progress past it commit together, so a resume never skips or half-counts one.
+        with transaction.atomic():
+            if page.cursor and clip_import.window_clips >= HELIX_RESULT_CAP and window > MIN_WINDOW:
+                # Helix would silently drop the rest of this window: walk its first half instead.
+                clip_import.window_end = clip_import.window_start + window / 2
+                clip_import.cursor = ""
+                clip_import.window_clips = 0
+            else:
+                created, updated = clips_upsert_from_helix(
+                    owner=clip_import.user, helix_clips=page.clips, existed_before=clip_import.started_at
+                )
+                # Clips this import already wrote (a window walked again after a split) count once.
+                clip_import.clips_seen += created + updated
+                clip_import.clips_created += created
+                clip_import.clips_updated += updated
+                clip_import.cursor = page.cursor or ""
+                if not page.cursor:
+                    _advance_window(clip_import, finished_window=window, default_window=default_window)
+            _save_progress(clip_import)
         on_progress(clip_import)
 
 
@@ -188,20 +213,22 @@ def _advance_window(clip_import: ClipImport, *, finished_window: timedelta, defa
     clip_import.window_clips = 0
 
 
+PROGRESS_FIELDS = [
+    "window_start",
+    "window_end",
+    "window_clips",
+    "cursor",
+    "pages_fetched",
+    "clips_seen",
+    "clips_created",
+    "clips_updated",
+    "progress_at",
+]
+
+
 def _save_progress(clip_import: ClipImport) -> None:
-    clip_import.save(
-        update_fields=[
-            "started_at",
-            "window_start",
-            "window_end",
-            "window_clips",
-            "cursor",
-            "pages_fetched",
-            "clips_seen",
-            "clips_created",
-            "clips_updated",
-        ]
-    )
+    clip_import.progress_at = timezone.now()
+    clip_import.save(update_fields=["started_at", *PROGRESS_FIELDS])
 
 
 def _finish(clip_import: ClipImport, *, status: str, error: str) -> None:
@@ -212,6 +239,49 @@ def _finish(clip_import: ClipImport, *, status: str, error: str) -> None:
     analytics.clip_import_finished(clip_import)
 
 
+def clip_imports_recover_stalled(*, older_than: timedelta | None = None, dry_run: bool = False) -> list[str]:
+    """Fail the active imports whose worker died, so they can be resumed and no longer block new imports.
+
+    Stalled means: no progress (or, never claimed, no creation) for `older_than` (default
+    CLIP_IMPORT_STALLED_MINUTES), no job waiting to run it, and its run lock free. A live run holds
+    that lock however long a page takes, so a slow import is never failed. Returns the import ids.
+    """
+    if older_than is None:
+        older_than = timedelta(minutes=settings.CLIP_IMPORT_STALLED_MINUTES)
+    cutoff = timezone.now() - older_than
+    silent = ClipImport.objects.filter(status__in=ClipImport.ACTIVE_STATUSES).filter(
+        Q(progress_at__lt=cutoff) | Q(progress_at__isnull=True, created_at__lt=cutoff)
+    )
+    recovered = []
+    for clip_import in silent.select_related("user").order_by("created_at"):
+        # Holding the lock also keeps a run from starting on it while it is judged.
+        with advisory_lock(f"clip-import:{clip_import.pk}") as acquired:
+            if not acquired or _import_job_waiting(clip_import):
+                continue
+            if dry_run or _fail_stalled(clip_import, still_silent=silent):
+                recovered.append(str(clip_import.pk))
+    return recovered
+
+
+def _import_job_waiting(clip_import: ClipImport) -> bool:
+    # A backlog, or a job procrastinate retried after its worker died: that job will run the import.
+    return ProcrastinateJob.objects.filter(
+        task_name=RUN_IMPORT_TASK, status="todo", args__clip_import_id=str(clip_import.pk)
+    ).exists()
+
+
+def _fail_stalled(clip_import: ClipImport, *, still_silent: QuerySet[ClipImport]) -> bool:
+    # Conditional: a run that made progress since the candidates were listed is left alone.
+    failed = still_silent.filter(pk=clip_import.pk).update(
+        status=ClipImport.Status.FAILED, error=STALLED_IMPORT_ERROR, finished_at=timezone.now()
+    )
+    if failed:
+        logger.warning("Clip import %s stalled (its worker stopped); marked failed to be resumed", clip_import.pk)
+        clip_import.refresh_from_db()
+        analytics.clip_import_finished(clip_import)
+    return bool(failed)
+
+
 def clips_upsert_from_helix(
     *, owner: User, helix_clips: list[dict], existed_before: datetime | None = None
 ) -> tuple[int, int]:
@@ -220,14 +290,18 @@ def clips_upsert_from_helix(
     Returns (created, updated), where updated counts only rows that existed before
     `existed_before` (the start of the import), not ones this import wrote itself.
     """
-    by_id = {clip["id"]: clip for clip in helix_clips if clip.get("id")}  # Helix can repeat a clip
+    by_id = {}  # Helix can repeat a clip
+    for helix_clip in helix_clips:
+        clip = _clip_from_helix(owner, helix_clip)
+        if clip is not None:
+            by_id[clip.twitch_clip_id] = clip
     if not by_id:
         return 0, 0
     existing = dict(
         Clip.objects.filter(owner=owner, twitch_clip_id__in=by_id).values_list("twitch_clip_id", "created_at")
     )
     Clip.objects.bulk_create(
-        [_clip_from_helix(owner, helix_clip) for helix_clip in by_id.values()],
+        list(by_id.values()),
         update_conflicts=True,
         unique_fields=["owner", "twitch_clip_id"],
         update_fields=[*HELIX_FIELDS, "updated_at"],
@@ -236,28 +310,94 @@ def clips_upsert_from_helix(
     return len(by_id) - len(existing), updated
 
 
-def _clip_from_helix(owner: User, data: dict) -> Clip:
-    return Clip(
+def _clip_from_helix(owner: User, data: object) -> Clip | None:
+    """The clip a Helix object describes, cleaned to what PostgreSQL accepts (no NULs, nothing longer than its
+    column, integers in range); None, logged, when it cannot be stored at all.
+
+    One refused value would fail the page's single INSERT, and with it every other clip of the page.
+    """
+    if not isinstance(data, dict):
+        logger.warning("Skipped a Helix clip that is not an object: %.200r", data)
+        return None
+    clip_id = _helix_text(data.get("id"))
+    if not clip_id or "\x00" in clip_id or len(clip_id) > _max_length("twitch_clip_id"):
+        logger.warning("Skipped Helix clip %.200r: its id cannot be stored.", clip_id)
+        return None
+    dropped: list[str] = []
+
+    def exact(field: str) -> str:
+        # Ids and URLs mean nothing truncated: one that cannot be stored is left empty.
+        value = _helix_text(data.get(field))
+        if "\x00" in value or len(value) > _max_length(field):
+            dropped.append(field)
+            return ""
+        return value
+
+    def prose(field: str) -> str:
+        return _helix_text(data.get(field)).replace("\x00", "")[: _max_length(field)]
+
+    vod_offset = _helix_integer(data.get("vod_offset"))
+    clip = Clip(
         owner=owner,
         source=Clip.Source.TWITCH,
-        twitch_clip_id=str(data["id"])[:128],
-        url=data.get("url") or "",
-        embed_url=data.get("embed_url") or "",
-        broadcaster_id=str(data.get("broadcaster_id") or ""),
-        broadcaster_name=(data.get("broadcaster_name") or "")[:100],
-        creator_id=str(data.get("creator_id") or ""),
-        creator_name=(data.get("creator_name") or "")[:100],
-        video_id=str(data.get("video_id") or ""),
-        vod_offset=data.get("vod_offset"),
-        game_id=str(data.get("game_id") or ""),
-        language=(data.get("language") or "")[:16],
-        title=(data.get("title") or "")[:300],
-        view_count=max(int(data.get("view_count") or 0), 0),
-        clip_created_at=parse_datetime(data.get("created_at") or "") or timezone.now(),
-        thumbnail_url=data.get("thumbnail_url") or "",
-        duration=float(data.get("duration") or 0),
+        twitch_clip_id=clip_id,
+        url=exact("url"),
+        embed_url=exact("embed_url"),
+        broadcaster_id=exact("broadcaster_id"),
+        broadcaster_name=prose("broadcaster_name"),
+        creator_id=exact("creator_id"),
+        creator_name=prose("creator_name"),
+        video_id=exact("video_id"),
+        vod_offset=vod_offset if vod_offset is not None and INT_MIN <= vod_offset <= INT_MAX else None,
+        game_id=exact("game_id"),
+        language=prose("language"),
+        title=prose("title"),
+        view_count=min(max(_helix_integer(data.get("view_count")) or 0, 0), INT_MAX),
+        clip_created_at=_helix_moment(data.get("created_at")),
+        thumbnail_url=exact("thumbnail_url"),
+        duration=_helix_seconds(data.get("duration")),
         is_featured=bool(data.get("is_featured")),
     )
+    if dropped:
+        logger.warning("Helix clip %s: dropped %s, which cannot be stored.", clip_id, ", ".join(dropped))
+    return clip
+
+
+def _max_length(field: str) -> int:
+    return Clip._meta.get_field(field).max_length
+
+
+def _helix_text(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)  # an id sent as a number
+    return ""
+
+
+def _helix_integer(value: object) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _helix_seconds(value: object) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return seconds if math.isfinite(seconds) and seconds >= 0 else 0.0
+
+
+def _helix_moment(value: object) -> datetime:
+    try:
+        moment = parse_datetime(value) if isinstance(value, str) else None
+    except ValueError:  # well-formed but impossible, such as month 13
+        moment = None
+    if moment is None:
+        return timezone.now()
+    return moment if timezone.is_aware(moment) else moment.replace(tzinfo=UTC)
 
 
 # --- Media ----------------------------------------------------------------------------------
@@ -279,6 +419,18 @@ def clip_media_fetch_request(*, clip: Clip) -> Clip:
     return clip
 
 
+def clip_media_fetch_requested(*, clip_id: str) -> Clip | None:
+    """The queued download: it runs once per request, and never twice at once.
+
+    A run that finds the clip no longer downloading (done, failed or deleted meanwhile), or
+    another worker holding its lock (the queue re-sent a job it thought stalled), does nothing.
+    """
+    with advisory_lock(f"clip-media:{clip_id}") as acquired:
+        if not acquired or not Clip.objects.filter(pk=clip_id, media_status=Clip.MediaStatus.DOWNLOADING).exists():
+            return None
+        return clip_media_fetch(clip_id=clip_id)
+
+
 def clip_media_fetch(*, clip_id: str, client: TwitchClient | None = None) -> Clip:
     """Download a clip's video from Twitch into storage. Every failure becomes a clear `media_error`."""
     clip = Clip.objects.select_related("owner__twitch_account").get(pk=clip_id)
@@ -287,15 +439,18 @@ def clip_media_fetch(*, clip_id: str, client: TwitchClient | None = None) -> Cli
         url = download.get("landscape_download_url") or download.get("portrait_download_url")
         if not url:
             raise ClipError("Twitch offers no downloadable file for this clip.", code="no_download_url")
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / "clip.mp4"
+        with work_folder("download") as folder:
+            path = folder / "clip.mp4"
             _download(url, path)
             _store_media(clip, path, info=_probe(path), name=f"{clip.twitch_clip_id or clip.pk}.mp4")
             portrait_url = download.get("portrait_download_url")
-            if portrait_url and portrait_url != url:
-                _store_portrait(clip, portrait_url, Path(folder) / "portrait.mp4")
-        clip.has_portrait = bool(download.get("portrait_download_url"))
-        clip.save(update_fields=["has_portrait"])
+            # A portrait-only clip's one file is its main file: there is no second, portrait version.
+            stored = bool(portrait_url and portrait_url != url) and _store_portrait(
+                clip, portrait_url, folder / "portrait.mp4"
+            )
+        if not stored:
+            # `has_portrait` offers the portrait layout, which renders from `portrait_file`: never one without it.
+            _drop_portrait(clip)
     except Exception as exc:
         if not isinstance(exc, ClipError):
             # Never leave a clip "downloading" forever: it could not be requested again.
@@ -347,38 +502,44 @@ def _clip_download_urls(clip: Clip, client: TwitchClient) -> dict:
 def _download(url: str, path: Path) -> None:
     limit = settings.CLIP_MAX_DOWNLOAD_BYTES
     try:
-        with requests.get(url, stream=True, timeout=settings.TWITCH_TIMEOUT_SECONDS) as response:
-            if response.status_code != 200:
-                raise ClipError(
-                    f"The download link answered HTTP {response.status_code}; it may have expired. Try again.",
-                    code="download_failed",
-                )
-            if int(response.headers.get("Content-Length") or 0) > limit:
-                raise ClipTooLarge(f"The clip is larger than the {_size_label(limit)} limit.")
-            received = 0
-            with path.open("wb") as target:
-                for chunk in response.iter_content(DOWNLOAD_CHUNK_BYTES):
-                    received += len(chunk)
-                    if received > limit:
-                        raise ClipTooLarge(f"The clip is larger than the {_size_label(limit)} limit.")
-                    target.write(chunk)
-    except requests.RequestException as exc:
-        raise ClipError(f"The download failed ({type(exc).__name__}). Try again.", code="download_failed") from exc
+        download_to_file(url, path, timeout=settings.TWITCH_TIMEOUT_SECONDS, max_bytes=limit)
+    except DownloadFailed as exc:
+        if exc.code == "too_large":
+            raise ClipTooLarge(f"The clip is larger than the {_size_label(limit)} limit.") from exc
+        if exc.status:
+            raise ClipError(
+                f"The download link answered HTTP {exc.status}; it may have expired. Try again.",
+                code="download_failed",
+            ) from exc
+        raise ClipError(f"The download failed ({exc}). Try again.", code="download_failed") from exc
 
 
-def _store_portrait(clip: Clip, url: str, path: Path) -> None:
+def _store_portrait(clip: Clip, url: str, path: Path) -> bool:
     """Keep the native portrait version for the `portrait` layout. Best effort: the landscape file is what counts."""
     try:
         _download(url, path)
         _probe(path)
     except ClipError as exc:
         logger.info("Portrait version of clip %s not stored: %s", clip.pk, exc)
-        return
+        return False
     old_name = clip.portrait_file.name
     with path.open("rb") as source:
         clip.portrait_file.save(f"{clip.twitch_clip_id or clip.pk}-portrait.mp4", File(source), save=False)
-    Clip.objects.filter(pk=clip.pk).update(portrait_file=clip.portrait_file.name)
+    clip.has_portrait = True
+    Clip.objects.filter(pk=clip.pk).update(portrait_file=clip.portrait_file.name, has_portrait=True)
     if old_name and old_name != clip.portrait_file.name:
+        clip.portrait_file.storage.delete(old_name)
+    return True
+
+
+def _drop_portrait(clip: Clip) -> None:
+    """Forget a portrait version this fetch did not get: it would not match the new main file."""
+    old_name = clip.portrait_file.name
+    if not old_name and not clip.has_portrait:
+        return
+    clip.portrait_file.name, clip.has_portrait = "", False
+    Clip.objects.filter(pk=clip.pk).update(portrait_file="", has_portrait=False)
+    if old_name:
         clip.portrait_file.storage.delete(old_name)
 
 
@@ -425,8 +586,8 @@ def clip_upload_create(*, owner: User, upload: UploadedFile, title: str = "") ->
     limit = settings.CLIP_MAX_UPLOAD_BYTES
     if upload.size > limit:
         raise ClipTooLarge(f"The file is larger than the {_size_label(limit)} limit.")
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "upload"
+    with work_folder("upload") as folder:
+        path = folder / "upload"
         with path.open("wb") as target:
             for chunk in upload.chunks():
                 target.write(chunk)
@@ -456,8 +617,9 @@ def _size_label(size: int) -> str:
 
 
 def clip_delete(*, clip: Clip) -> None:
-    """Delete a clip and, once the deletion is committed, its file."""
-    name, storage = clip.media_file.name, clip.media_file.storage
+    """Delete a clip and, once the deletion is committed, its files (the video and its portrait version)."""
+    files = [(file.storage, file.name) for file in (clip.media_file, clip.portrait_file) if file.name]
     clip.delete()
-    if name:
-        transaction.on_commit(lambda: storage.delete(name))
+    for storage, name in files:
+        # Robust: a storage hiccup must not turn the committed deletion into an error; it is logged.
+        transaction.on_commit(lambda storage=storage, name=name: storage.delete(name), robust=True)

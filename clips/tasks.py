@@ -1,5 +1,9 @@
+import logging
+
 from clips import services
 from core.queue import app
+
+logger = logging.getLogger(__name__)
 
 
 @app.task(queue="imports")
@@ -9,4 +13,13 @@ def run_clip_import(clip_import_id: str) -> None:
 
 @app.task(queue="media")
 def fetch_clip_media(clip_id: str) -> None:
-    services.clip_media_fetch(clip_id=clip_id)
+    services.clip_media_fetch_requested(clip_id=clip_id)
+
+
+@app.periodic(cron="*/10 * * * *", periodic_id="recover_stalled_clip_imports")
+@app.task(queue="imports", queueing_lock="recover_stalled_clip_imports")
+def recover_stalled_clip_imports(timestamp: int) -> None:
+    """The backstop for imports whose worker died: they are failed, to be resumed, instead of blocking new ones."""
+    recovered = services.clip_imports_recover_stalled()
+    if recovered:
+        logger.warning("Recovered %d stalled clip import(s): %s", len(recovered), ", ".join(recovered))

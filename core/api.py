@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.db import DataError
+from django.db import DataError, InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, serializers
@@ -53,9 +53,30 @@ def service_errors_as_json(view: Callable[..., HttpResponse]) -> Callable[..., H
     return wrapper
 
 
-def exception_handler(exc: Exception, context: dict) -> Response | None:
+# Refused or timed-out connections, a server gone mid-query, a statement cancelled by its timeout:
+# the same request may well succeed in a moment, so the client gets a 503 to retry, not a 500.
+DATABASE_UNAVAILABLE_ERRORS = (OperationalError, InterfaceError)
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+
+def database_unavailable_response(exc: Exception) -> JsonResponse:
+    """The 503 for a database outage, for DRF's exception handler and JsonErrorsMiddleware alike."""
+    # The underlying psycopg class names the failure (ConnectionTimeout, QueryCanceled, …);
+    # the message is left out because it names the server.
+    logger.warning("The database is not answering (%s)", type(exc.__cause__ or exc).__name__)
+    response = JsonResponse(
+        error_body(code="service_unavailable", message="The database is not answering; try again shortly."),
+        status=503,
+    )
+    response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+    return response
+
+
+def exception_handler(exc: Exception, context: dict) -> Response | JsonResponse | None:
     if isinstance(exc, ServiceError):
         return Response(error_body(code=exc.code, message=str(exc), details=exc.details), status=exc.status)
+    if isinstance(exc, DATABASE_UNAVAILABLE_ERRORS):
+        return database_unavailable_response(exc)
     if isinstance(exc, DataError):
         # PostgreSQL refused a value the edge let through (a NUL character, an out-of-range number):
         # the client's input, not our failure. Logged so the validation gap gets closed.

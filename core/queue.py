@@ -5,7 +5,7 @@ never imports tasks, it defers them by name with `defer()`. So no module imports
 in a circle, and the queue is the only thing between a service and the task it queues.
 """
 
-import asyncio
+import atexit
 import contextlib
 from typing import Any
 
@@ -45,15 +45,12 @@ def defer(
     return None
 
 
-async def flush_after_job(call_next, context, worker):
-    """Worker middleware: flush buffered analytics when each job ends, whatever its outcome."""
-    try:
-        return await call_next()
-    finally:
-        await asyncio.to_thread(run_shutdown_hooks)
-
-
 def on_app_ready(app: App) -> None:
-    defaults = dict(app.worker_defaults)
-    defaults["worker_middleware"] = [*defaults.get("worker_middleware", []), flush_after_job]
-    app.worker_defaults = defaults
+    """Flush what analytics still buffer when the process exits (a queue worker stopping, too).
+
+    Not after each job: events already leave from the SDK's background thread, and a blocking
+    flush would add PostHog's outage to every job. Each hook bounds its own wait.
+    """
+    # Unregistered first so a second Django set-up in the same process does not flush twice.
+    atexit.unregister(run_shutdown_hooks)
+    atexit.register(run_shutdown_hooks)

@@ -1,4 +1,4 @@
-"""Work to finish before a process exits: gunicorn's `worker_exit` and the end of each queue job call this."""
+"""Work to finish before a process exits: gunicorn's `worker_exit` and an atexit hook call this."""
 
 import logging
 from collections.abc import Callable

@@ -3,6 +3,7 @@
 Every variable read here is documented in the README's configuration table.
 """
 
+import base64
 import sys
 from pathlib import Path
 
@@ -33,6 +34,46 @@ def required_in_production(name: str, *, local_default: str) -> str:
     )
 
 
+def required_when_set(trigger: str, *names: str) -> None:
+    """Refuse, in production, `trigger` set without all of `names`.
+
+    A half-configured integration would boot and look healthy, then fail on its first use.
+    """
+    if LOCAL or not env.str(trigger, default=""):
+        return
+    missing = [name for name in names if not env.str(name, default="")]
+    if missing:
+        raise ImproperlyConfigured(
+            f"{' and '.join(missing)} must be set when {trigger} is set and DJANGO_DEBUG is false (production). "
+            "See the README's configuration table."
+        )
+
+
+def require_together(*names: str) -> None:
+    """Refuse, in production, some of `names` set without the others: one integration's credentials."""
+    for name in names:
+        required_when_set(name, *(other for other in names if other != name))
+
+
+def is_svix_secret(value: str) -> bool:
+    """`whsec_` then base64, as Svix issues it.
+
+    Checked strictly: svix's own decoder drops stray characters (a quote from an env file),
+    which would leave a wrong key and every webhook failing its signature check.
+    """
+    if not value.startswith("whsec_"):
+        return False
+    key = value.removeprefix("whsec_")
+    try:
+        base64.b64decode(key + "=" * (-len(key) % 4), validate=True)
+        from svix.webhooks import Webhook  # imported here: svix loads its whole API client
+
+        Webhook(value)
+    except Exception:  # svix raises bare Exception subclasses
+        return False
+    return True
+
+
 SECRET_KEY = required_in_production(
     "DJANGO_SECRET_KEY", local_default="django-insecure-local-development-only-never-use-in-production"
 )
@@ -59,6 +100,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    # Swagger UI's assets, served by us (WhiteNoise) at the version pinned in requirements.txt.
+    "drf_spectacular_sidecar",
     "procrastinate.contrib.django",
     "creatorsync",
     "accounts",
@@ -120,12 +163,66 @@ else:
         "The embedded PostgreSQL is for local runs and tests only."
     )
 
+
+def database_role(argv: list[str], *, testing: bool) -> str:
+    """The process's role, "web", "worker" or "command": it decides the database time limits.
+
+    Read from the command line because settings load before anything else could say what the
+    process is for. Queue workers run bulk upserts; other management commands (`migrate` above all)
+    may legitimately run for minutes; gunicorn, runserver and anything else serve requests. Tests
+    count as a command: they migrate their database and run queue jobs in-process.
+    """
+    if testing:
+        return "command"
+    words = [Path(argv[0]).name if argv else "", *argv[1:]]
+    if "procrastinate" in words or "queue_worker" in words:
+        return "worker"
+    if words[0] in ("manage.py", "django-admin") and "runserver" not in words:
+        return "command"
+    return "web"
+
+
+# Per role: (connect timeout, statement timeout) in seconds; a statement timeout of 0 means none.
+# Web requests must fail well inside gunicorn's 30 s timeout, so that the client gets a 503, not a kill.
+DATABASE_TIME_LIMITS = {"web": (2, 5), "worker": (5, 60), "command": (10, 0)}
+DATABASE_ROLE = database_role(sys.argv, testing=TESTING)
+# libpq rounds a connect timeout below 2 s up to 2.
+DB_CONNECT_TIMEOUT_SECONDS = env.int("DB_CONNECT_TIMEOUT_SECONDS", default=DATABASE_TIME_LIMITS[DATABASE_ROLE][0])
+DB_STATEMENT_TIMEOUT_SECONDS = env.int("DB_STATEMENT_TIMEOUT_SECONDS", default=DATABASE_TIME_LIMITS[DATABASE_ROLE][1])
+
+
+def bounded_connection_options(options: dict, *, connect_seconds: int, statement_seconds: int) -> dict:
+    """libpq parameters that keep every database call finite; parameters given in DATABASE_URL win.
+
+    The statement timeout is enforced by the server. A server that vanishes mid-query (failover,
+    network partition) sends nothing at all: keepalive probes after 5 s of silence, and giving up on
+    data or probes unacknowledged for 10 s, end the wait instead (both ignored on unix sockets).
+    """
+    bounded = {
+        "connect_timeout": connect_seconds,
+        "keepalives": 1,
+        "keepalives_idle": 5,
+        "keepalives_interval": 2,
+        "keepalives_count": 3,
+        "tcp_user_timeout": 10_000,  # milliseconds
+        **options,
+    }
+    # A later -c wins, so an options string from DATABASE_URL still overrides ours.
+    bounded["options"] = f"-c statement_timeout={statement_seconds * 1000} {options.get('options', '')}".strip()
+    return bounded
+
+
 default_database.update(
     {
         # Tests (pytest-django) never touch the dev database.
         "TEST": {"NAME": env.str("TEST_DATABASE_NAME", default=f"{default_database['NAME']}_test")},
         "CONN_MAX_AGE": env.int("DJANGO_CONN_MAX_AGE", default=60),
         "CONN_HEALTH_CHECKS": True,
+        "OPTIONS": bounded_connection_options(
+            default_database.get("OPTIONS", {}),
+            connect_seconds=DB_CONNECT_TIMEOUT_SECONDS,
+            statement_seconds=DB_STATEMENT_TIMEOUT_SECONDS,
+        ),
     }
 )
 DATABASES = {"default": default_database}
@@ -157,6 +254,8 @@ elif STORAGE_BACKEND == "s3":
     }
 else:
     raise ImproperlyConfigured(f"STORAGE_BACKEND must be 'local' or 's3', not {STORAGE_BACKEND!r}.")
+# Read by boto3 itself (S3 storage, Remotion's Lambda), which would only fail at the first upload or render.
+require_together("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 
 STORAGES = {
     "default": default_storage,
@@ -232,6 +331,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # The docs page would otherwise run whatever a CDN serves as @latest, on our origin.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Clerk (authentication and user sync) ----------------------------------------------
@@ -245,16 +348,26 @@ CLERK_LEEWAY_SECONDS = env.int("CLERK_LEEWAY_SECONDS", default=5)
 CLERK_JWKS_TIMEOUT_SECONDS = env.float("CLERK_JWKS_TIMEOUT_SECONDS", default=3.0)
 CLERK_JWKS_CACHE_SECONDS = env.int("CLERK_JWKS_CACHE_SECONDS", default=300)
 CLERK_JWKS_REFRESH_COOLDOWN_SECONDS = env.int("CLERK_JWKS_REFRESH_COOLDOWN_SECONDS", default=30)
+# After a failed JWKS fetch with no cached key, answer 503 at once for this long instead of re-fetching.
+CLERK_JWKS_FAILURE_COOLDOWN_SECONDS = env.float("CLERK_JWKS_FAILURE_COOLDOWN_SECONDS", default=5.0)
 CLERK_API_URL = env.str("CLERK_API_URL", default="https://api.clerk.com/v1").rstrip("/")
 CLERK_SECRET_KEY = env.str("CLERK_SECRET_KEY", default="")
 CLERK_API_TIMEOUT_SECONDS = env.float("CLERK_API_TIMEOUT_SECONDS", default=5.0)
-CLERK_WEBHOOK_SECRET = env.str("CLERK_WEBHOOK_SECRET", default="")
+# Required in production: without the webhook, users changed or deleted in Clerk are never updated
+# here (a user deleted in Clerk would stay active), and nothing else would report it.
+CLERK_WEBHOOK_SECRET = required_in_production("CLERK_WEBHOOK_SECRET", local_default="")
+if not LOCAL and not is_svix_secret(CLERK_WEBHOOK_SECRET):
+    raise ImproperlyConfigured(
+        "CLERK_WEBHOOK_SECRET is not a Svix signing secret (whsec_ followed by base64): copy the endpoint's "
+        "Signing Secret from the Clerk dashboard (Webhooks)."
+    )
 
 # --- Twitch (Helix) -----------------------------------------------------------------------
 TWITCH_API_URL = env.str("TWITCH_API_URL", default="https://api.twitch.tv/helix").rstrip("/")
 TWITCH_AUTH_URL = env.str("TWITCH_AUTH_URL", default="https://id.twitch.tv/oauth2").rstrip("/")
 TWITCH_CLIENT_ID = env.str("TWITCH_CLIENT_ID", default="")
 TWITCH_CLIENT_SECRET = env.str("TWITCH_CLIENT_SECRET", default="")
+require_together("TWITCH_CLIENT_ID", "TWITCH_CLIENT_SECRET")
 TWITCH_TIMEOUT_SECONDS = env.float("TWITCH_TIMEOUT_SECONDS", default=10.0)
 # Longest wait for a rate-limit reset before giving up (Twitch's bucket refills within a minute).
 TWITCH_MAX_RATE_LIMIT_WAIT_SECONDS = env.float("TWITCH_MAX_RATE_LIMIT_WAIT_SECONDS", default=65.0)
@@ -264,6 +377,8 @@ CLIP_IMPORT_DEFAULT_DAYS = env.int("CLIP_IMPORT_DEFAULT_DAYS", default=30)
 CLIP_IMPORT_WINDOW_DAYS = env.int("CLIP_IMPORT_WINDOW_DAYS", default=7)
 CLIP_MAX_DOWNLOAD_BYTES = env.int("CLIP_MAX_DOWNLOAD_BYTES", default=1024 * 1024 * 1024)
 CLIP_MAX_UPLOAD_BYTES = env.int("CLIP_MAX_UPLOAD_BYTES", default=500 * 1024 * 1024)
+# An active import silent this long, with no job waiting and no live run, lost its worker: it is failed to be resumed.
+CLIP_IMPORT_STALLED_MINUTES = env.int("CLIP_IMPORT_STALLED_MINUTES", default=30)
 
 # --- Renders ----------------------------------------------------------------------------------
 REMOTION_REGION = env.str("REMOTION_REGION", default="")
@@ -290,12 +405,17 @@ RENDER_POLL_INTERVAL_SECONDS = env.int("RENDER_POLL_INTERVAL_SECONDS", default=6
 # A dispatch that has not recorded a render id after this long is assumed dead and re-queued.
 RENDER_DISPATCH_TIMEOUT_SECONDS = env.int("RENDER_DISPATCH_TIMEOUT_SECONDS", default=300)
 SIGNED_MEDIA_MAX_AGE_SECONDS = env.int("SIGNED_MEDIA_MAX_AGE_SECONDS", default=6 * 3600)
+# The copy of a finished render into our storage: its own timeout, and a cap on what it downloads.
+RENDER_OUTPUT_TIMEOUT_SECONDS = env.float("RENDER_OUTPUT_TIMEOUT_SECONDS", default=30.0)
+RENDER_OUTPUT_MAX_BYTES = env.int("RENDER_OUTPUT_MAX_BYTES", default=2 * 1024 * 1024 * 1024)
 RENDER_FONT_FILE = env.str("RENDER_FONT_FILE", default="")
 
 # --- PostHog (analytics and feature flags) -------------------------------------------------------
 POSTHOG_PROJECT_API_KEY = env.str("POSTHOG_PROJECT_API_KEY", default="")
 POSTHOG_HOST = env.str("POSTHOG_HOST", default="https://us.i.posthog.com").rstrip("/")
 POSTHOG_SECRET_KEY = env.str("POSTHOG_SECRET_KEY", default="")
+# The project key alone is a complete setup (flags evaluated remotely); the secret key alone does nothing.
+required_when_set("POSTHOG_SECRET_KEY", "POSTHOG_PROJECT_API_KEY")
 # Send in the calling thread instead of batching in the background (tests only).
 POSTHOG_SYNC_MODE = env.bool("POSTHOG_SYNC_MODE", default=False)
 POSTHOG_TIMEOUT_SECONDS = env.float("POSTHOG_TIMEOUT_SECONDS", default=3.0)
@@ -314,7 +434,8 @@ PROCRASTINATE_WORKER_DEFAULTS = {
     "concurrency": env.int("QUEUE_WORKER_CONCURRENCY", default=4),
     # LISTEN/NOTIFY picks new jobs up at once; polling is the fallback and drives scheduled retries.
     "fetch_job_polling_interval": 1.0,
-    "shutdown_graceful_timeout": 20.0,
+    # On SIGTERM a running job gets this long, then is asked to stop (a local render requeues itself).
+    "shutdown_graceful_timeout": env.float("QUEUE_SHUTDOWN_TIMEOUT_SECONDS", default=20.0),
     "update_heartbeat_interval": 10.0,
     "stalled_worker_timeout": 30.0,
 }
@@ -322,6 +443,10 @@ PROCRASTINATE_PERIODIC_DEFAULTS = {"max_delay": 600}
 PROCRASTINATE_ON_APP_READY = "core.queue.on_app_ready"
 QUEUE_STALLED_AFTER_SECONDS = env.int("QUEUE_STALLED_AFTER_SECONDS", default=60)
 QUEUE_KEEP_FINISHED_JOBS_HOURS = env.int("QUEUE_KEEP_FINISHED_JOBS_HOURS", default=24 * 7)
+# The longest wait between two attempts to reach the database again after the worker lost it.
+QUEUE_RECONNECT_MAX_WAIT_SECONDS = env.float("QUEUE_RECONNECT_MAX_WAIT_SECONDS", default=5.0)
+# Scratch folders of renders and downloads (default: the system's temporary folder).
+WORK_DIR = env.str("WORK_DIR", default="")
 
 # --- Logging ---------------------------------------------------------------------------
 LOGGING = {

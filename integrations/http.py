@@ -4,6 +4,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import requests
 
@@ -73,3 +74,34 @@ def _backoff(attempt: int, max_wait_seconds: float, sleep: Callable[[float], Non
     wait = min(max_wait_seconds, 0.5 * 2 ** (attempt - 1)) * random.uniform(0.8, 1.2)  # noqa: S311 (jitter, not crypto)
     logger.info("%s; retrying in %.1fs (attempt %d)", reason, wait, attempt)
     sleep(wait)
+
+
+class DownloadFailed(IntegrationError):
+    """A file download failed. `code`: "http_status" (see `status`), "too_large" or "unreachable"."""
+
+
+def download_to_file(url: str, path: Path, *, timeout: float, max_bytes: int, chunk_bytes: int = 2**20) -> int:
+    """Stream `url` into `path`; returns the size. Refuses a file larger than `max_bytes`, whether its
+    Content-Length says so or only the bytes that arrive do (the header may be missing or wrong)."""
+    try:
+        with requests.get(url, stream=True, timeout=timeout) as response:
+            if response.status_code != 200:
+                raise DownloadFailed(f"HTTP {response.status_code}", status=response.status_code, code="http_status")
+            if _declared_length(response) > max_bytes:
+                raise DownloadFailed(f"larger than {max_bytes} bytes", code="too_large")
+            received = 0
+            with path.open("wb") as target:
+                for chunk in response.iter_content(chunk_bytes):
+                    received += len(chunk)
+                    if received > max_bytes:
+                        raise DownloadFailed(f"larger than {max_bytes} bytes", code="too_large")
+                    target.write(chunk)
+    except requests.RequestException as exc:
+        raise DownloadFailed(type(exc).__name__, code="unreachable") from exc
+    return received
+
+
+def _declared_length(response: requests.Response) -> int:
+    """The Content-Length header, or 0 when it is missing or malformed (the streamed count still applies)."""
+    value = response.headers.get("Content-Length", "")
+    return int(value) if value.isdigit() else 0

@@ -4,8 +4,10 @@ from django.conf import settings
 from django.contrib import admin
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.html import format_html
 
 from core.admin import run_for_each_row
+from core.signed_media import signed_file_url
 from renders import services
 from renders.models import RenderEvent, RenderJob, RenderPreset
 
@@ -66,18 +68,45 @@ class RenderEventInline(admin.TabularInline):
 
 @admin.register(RenderJob)
 class RenderJobAdmin(admin.ModelAdmin):
-    list_display = ("id", "owner", "clip", "preset", "backend", "status", "progress", "failure_reason", "created_at")
+    list_display = (
+        "id",
+        "owner",
+        "clip",
+        "preset",
+        "backend",
+        "status",
+        "progress",
+        "render_time",
+        "failure_reason",
+        "created_at",
+    )
     list_filter = (StuckFilter, "status", "backend", "failure_reason", "preset", "created_at")
     search_fields = ("=id", "backend_render_id", "owner__email", "owner__clerk_id", "clip__title", "=clip__id")
     list_select_related = ("owner", "clip", "preset")
     raw_id_fields = ("owner", "clip")
     date_hierarchy = "created_at"
     inlines = [RenderEventInline]
-    readonly_fields = [field.name for field in RenderJob._meta.fields]
+    # Every field is read-only, so this order is the change form's: the output is what staff look at first.
+    readonly_fields = ["output_player", *(field.name for field in RenderJob._meta.fields), "render_time"]
     actions = ["repoll", "retry", "cancel", "mark_failed"]
 
     def has_add_permission(self, request):
         return False
+
+    @admin.display(description="Output")
+    def output_player(self, job: RenderJob) -> str:
+        """The output, playable inline: from our storage once copied there, else from where the backend left it."""
+        src = signed_file_url(job.output_file.name) if job.output_file else job.output_url
+        if not src:
+            return self.get_empty_value_display()
+        return format_html(
+            '<video controls preload="metadata" src="{}" style="max-width: 360px; max-height: 640px"></video>', src
+        )
+
+    @admin.display(description="Render time")
+    def render_time(self, job: RenderJob) -> str:
+        seconds = job.render_seconds
+        return "—" if seconds is None else f"{seconds:.1f} s"
 
     @admin.action(description="Re-poll the backend now")
     def repoll(self, request, queryset):

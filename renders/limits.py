@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.features import user_features
@@ -45,9 +46,11 @@ def render_limits_check(*, owner: User, preset: RenderPreset, aspect: str) -> No
     if isinstance(monthly, int):
         month_start = timezone.now().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         resets_at = (month_start + timedelta(days=32)).replace(day=1)
-        # Cancelled renders count (they cost Lambda time); failed ones don't.
+        # Cancelled renders count (they cost Lambda time); failed ones don't. A job retried this
+        # month counts in this month, whenever it was first created.
         used = (
-            RenderJob.objects.filter(owner=owner, created_at__gte=month_start)
+            RenderJob.objects.filter(owner=owner)
+            .filter(Q(created_at__gte=month_start) | Q(requeued_at__gte=month_start))
             .exclude(status=RenderJob.Status.FAILED)
             .count()
         )

@@ -1,33 +1,43 @@
 """Copy a finished render from the backend's URL (Remotion's S3 bucket) into our storage."""
 
-import tempfile
 from pathlib import Path
 
-import requests
 from django.conf import settings
 from django.core.files import File
 
+from core.workdirs import work_folder
+from integrations.http import DownloadFailed, download_to_file
 from renders.models import RenderJob
-
-CHUNK_BYTES = 1024 * 1024
 
 
 class OutputCopyError(Exception):
+    """The copy failed this time; raising it lets the queue retry the copy later."""
+
+
+class OutputTooLarge(OutputCopyError):
     pass
 
 
 def copy_output_into_storage(job: RenderJob) -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "output.mp4"
-        try:
-            with requests.get(job.output_url, stream=True, timeout=settings.TWITCH_TIMEOUT_SECONDS) as response:
-                response.raise_for_status()
-                with path.open("wb") as target:
-                    for chunk in response.iter_content(CHUNK_BYTES):
-                        target.write(chunk)
-        except requests.RequestException as exc:
-            # Raising lets the queue retry the copy later.
-            raise OutputCopyError(f"Could not download the render output: {type(exc).__name__}") from exc
+    """Download the job's output and record it as its output file, unless another copy got there first."""
+    with work_folder("output") as folder:
+        path = folder / "output.mp4"
+        # Downloaded to a temporary file first: storage only ever sees a complete output.
+        _download(job.output_url, path)
         with path.open("rb") as source:
             job.output_file.save(f"{job.preset.slug}-{job.pk}.mp4", File(source), save=False)
-    RenderJob.objects.filter(pk=job.pk, output_file="").update(output_file=job.output_file.name)
+    ours = job.output_file.name
+    if not RenderJob.objects.filter(pk=job.pk, output_file="").update(output_file=ours):
+        # A concurrent copy was recorded first (or the job is gone): ours belongs to no job.
+        job.output_file.storage.delete(ours)
+        job.output_file.name = RenderJob.objects.filter(pk=job.pk).values_list("output_file", flat=True).first()
+
+
+def _download(url: str, path: Path) -> None:
+    limit = settings.RENDER_OUTPUT_MAX_BYTES
+    try:
+        download_to_file(url, path, timeout=settings.RENDER_OUTPUT_TIMEOUT_SECONDS, max_bytes=limit)
+    except DownloadFailed as exc:
+        if exc.code == "too_large":
+            raise OutputTooLarge(f"The render output is larger than the {limit} bytes limit.") from exc
+        raise OutputCopyError(f"Could not download the render output: {exc}") from exc

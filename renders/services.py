@@ -6,6 +6,7 @@ poll, worker) therefore change nothing twice.
 """
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
@@ -20,10 +21,12 @@ from django.utils import timezone
 from accounts.models import User
 from clips.models import Clip
 from core.errors import ServiceError
+from core.locks import advisory_lock
 from core.queue import defer
 from renders import analytics
 from renders.backends import BackendError, RateLimited, get_backend
-from renders.backends.local import render_job_locally
+from renders.backends.base import StartOutcomeUnknown
+from renders.backends.local import RenderInterrupted, render_job_locally
 from renders.backends.remotion import WebhookKind, WebhookReport
 from renders.limits import render_limits_check
 from renders.models import RenderEvent, RenderJob, RenderPreset
@@ -40,6 +43,11 @@ Source = RenderEvent.Source
 BACKOFF_BASE_SECONDS = 15
 BACKOFF_MAX_SECONDS = 15 * 60
 DISPATCH_TASK = "renders.tasks.dispatch_render"
+MAX_UNCONFIRMED_STARTS = 2
+UNCONFIRMED_MESSAGE = (
+    "Lambda did not confirm the render twice; no webhook came either. Not starting a third: "
+    "check the Remotion function (its timeouts and logs) before retrying."
+)
 
 
 class RenderError(ServiceError):
@@ -53,6 +61,8 @@ class DispatchOutcome(StrEnum):
     RATE_LIMITED = "rate_limited"
     RETRYING = "retrying"
     FAILED = "failed"
+    # The start may have begun a render: its webhook, or the reconcile's dispatch timeout, decides.
+    OUTCOME_UNKNOWN = "outcome_unknown"
 
 
 class WebhookOutcome(StrEnum):
@@ -215,10 +225,12 @@ def render_apply_webhook(*, report: WebhookReport) -> WebhookOutcome:
         logger.info("Remotion webhook for an unknown render %r", report.render_id)
         return WebhookOutcome.UNKNOWN_RENDER
     if report.render_id and _is_earlier_attempt(job, report.render_id):
-        # An earlier attempt's render (before a retry): it must not decide the current one.
+        # A render the job does not track (an earlier attempt's, or from a start Lambda never confirmed):
+        # it must not decide the job, but it was paid for.
         logger.info(
             "Ignoring a %s webhook from render %s; job %s tracks another", report.kind, report.render_id, job.pk
         )
+        _record_orphan(job, report)
         return WebhookOutcome.STALE_RENDER
     with transaction.atomic():
         try:
@@ -253,9 +265,34 @@ def render_apply_webhook(*, report: WebhookReport) -> WebhookOutcome:
 def _is_earlier_attempt(job: RenderJob, render_id: str) -> bool:
     if job.backend_render_id:
         return job.backend_render_id != render_id
+    if job.is_final:
+        # Ended before any render reported back (e.g. failed after unconfirmed starts): it is no attempt's.
+        return True
     # Not dispatched (again) yet: either this webhook beat the dispatch response (apply it), or it
     # comes from a render of an attempt before a retry, which the event log remembers.
     return job.events.filter(kind="dispatched", payload__render_id=render_id).exists()
+
+
+def _record_orphan(job: RenderJob, report: WebhookReport) -> None:
+    """Log a render the job does not track: it ran on Lambda all the same, and staff must see its cost."""
+    cost = _decimal(report.cost)
+    try:
+        with transaction.atomic():
+            RenderEvent.objects.create(
+                job=job,
+                kind="orphan_render",
+                source=Source.WEBHOOK,
+                payload={
+                    "render_id": report.render_id,
+                    "webhook": report.kind,
+                    "cost": str(cost) if cost is not None else None,
+                    "tracked_render_id": job.backend_render_id,
+                },
+                # Its own key: the webhook_* key of this render must stay free should it become tracked.
+                delivery_key=f"remotion-orphan:{report.render_id}:{report.kind}",
+            )
+    except IntegrityError:
+        pass  # a redelivery, recorded already
 
 
 def _job_for_report(report: WebhookReport) -> RenderJob | None:
@@ -271,23 +308,54 @@ def _job_for_report(report: WebhookReport) -> RenderJob | None:
 # --- Local renders ------------------------------------------------------------------------------
 
 
-def render_run_locally(*, job_id: str) -> None:
-    """The local backend's worker: render with ffmpeg, then report like a webhook would."""
-    job = RenderJob.objects.select_related("clip", "preset").filter(pk=job_id).first()
-    if job is None or job.status != Status.RENDERING:
-        return  # cancelled, finished or deleted meanwhile
+def render_run_locally(*, job_id: str, stop_requested: Callable[[], bool] = lambda: False) -> None:
+    """The local backend's worker: render with ffmpeg, then report like a webhook would.
+
+    At most one run of a job is live at a time: a run holds the job's lock on the database for
+    as long as it renders, and a second run (the queue re-sent a job it thought stalled) finds
+    it held and does nothing. A run asked to stop (`stop_requested`: its worker is shutting
+    down) kills ffmpeg and queues the render again for another worker.
+    """
+    interrupted = False
+    with advisory_lock(f"render-run:{job_id}") as acquired:
+        if not acquired:
+            logger.info("Render %s is already running elsewhere; this run does nothing", job_id)
+            return
+        job = RenderJob.objects.select_related("clip", "preset").filter(pk=job_id).first()
+        if job is None or job.status != Status.RENDERING:
+            return  # cancelled, finished or deleted meanwhile
+        interrupted = _render_locally(job, stop_requested)
+    if interrupted:
+        # Queued only now that the lock is released: a worker picking it up at once must find it free.
+        defer("renders.tasks.render_locally", job_id=job_id)
+
+
+def _render_locally(job: RenderJob, stop_requested: Callable[[], bool]) -> bool:
+    """Render and record the outcome. Returns True when the worker's stop interrupted it (to run again)."""
+
+    def still_rendering(progress: float) -> bool:
+        render_mark_progress(job=job, progress=progress)
+        return RenderJob.objects.filter(pk=job.pk, status=Status.RENDERING).exists()
+
     try:
-        output_name = render_job_locally(job, on_progress=lambda value: render_mark_progress(job=job, progress=value))
+        output_name = render_job_locally(job, on_progress=still_rendering, should_stop=stop_requested)
+    except RenderInterrupted:
+        if not stop_requested():
+            return False  # the job ended meanwhile (cancelled, timed out): nothing to render
+        _record(job, "interrupted", Source.WORKER, {"reason": "worker shutting down; queued again"})
+        return True
     except Exception as exc:
         # Whatever went wrong (ffmpeg, a vanished source file), the job must not stay rendering.
         if not isinstance(exc, BackendError):
-            logger.exception("Local render of %s failed", job_id)
+            logger.exception("Local render of %s failed", job.pk)
         message = str(exc) if isinstance(exc, BackendError) else f"The render failed: {type(exc).__name__}"
         render_mark_failed(job=job, source=Source.WORKER, reason=Reason.ERROR, message=message)
-        return
+        return False
     if not render_mark_succeeded(job=job, source=Source.WORKER, output_file=output_name):
-        # Cancelled or timed out while ffmpeg ran: the file belongs to no job.
+        # Cancelled or timed out while ffmpeg ran: the file belongs to no job, and the
+        # job's own output (if another run recorded one) is never replaced.
         default_storage.delete(output_name)
+    return False
 
 
 # --- Dispatch -----------------------------------------------------------------------------------
@@ -312,6 +380,11 @@ def render_dispatch(*, job_id: str) -> DispatchOutcome:
     _record(job, "dispatching", Source.WORKER, {"attempt": job.attempts})
     try:
         started = get_backend(job.backend).start(job)
+    except StartOutcomeUnknown as exc:
+        # Not requeued: a second start now could be a second paid render. The job keeps its slot and
+        # its dispatched_at, so renders_reconcile starts it again only after the dispatch timeout.
+        _record(job, "dispatch_outcome_unknown", Source.WORKER, {"attempt": job.attempts, "error": str(exc)[:500]})
+        return DispatchOutcome.OUTCOME_UNKNOWN
     except RateLimited as exc:
         delay = _backoff(job.attempts)
         _requeue(job, delay=delay, message=str(exc))
@@ -373,12 +446,13 @@ class ReconcileReport:
     polled: list[str] = field(default_factory=list)
     requeued: list[str] = field(default_factory=list)
     timed_out: list[str] = field(default_factory=list)
+    unconfirmed: list[str] = field(default_factory=list)
     dispatches_queued: int = 0
 
     def __str__(self) -> str:
         return (
             f"polled {len(self.polled)}, re-queued {len(self.requeued)}, timed out {len(self.timed_out)}, "
-            f"dispatches queued {self.dispatches_queued}"
+            f"failed unconfirmed {len(self.unconfirmed)}, dispatches queued {self.dispatches_queued}"
         )
 
 
@@ -400,6 +474,12 @@ def renders_reconcile(*, dry_run: bool = False) -> ReconcileReport:
         dispatched_at__lt=now - timedelta(seconds=settings.RENDER_DISPATCH_TIMEOUT_SECONDS),
     )
     for job in stuck_dispatch:
+        if _unconfirmed_starts(job) >= MAX_UNCONFIRMED_STARTS:
+            # Each unconfirmed start may be a render Lambda bills; a third could be a third one.
+            report.unconfirmed.append(str(job.pk))
+            if not dry_run:
+                render_mark_failed(job=job, source=Source.POLL, reason=Reason.DISPATCH, message=UNCONFIRMED_MESSAGE)
+            continue
         report.requeued.append(str(job.pk))
         if not dry_run:
             _requeue(job, delay=0, message="The dispatch never reported back.")
@@ -420,6 +500,14 @@ def renders_reconcile(*, dry_run: bool = False) -> ReconcileReport:
     if not dry_run:
         report.dispatches_queued = renders_dispatch_waiting()
     return report
+
+
+def _unconfirmed_starts(job: RenderJob) -> int:
+    """Starts Lambda never confirmed since the job was last retried (a retry gets a fresh allowance)."""
+    events = job.events.filter(kind="dispatch_outcome_unknown")
+    if job.requeued_at:
+        events = events.filter(created_at__gte=job.requeued_at)
+    return events.count()
 
 
 def render_poll(*, job: RenderJob, source: str = Source.POLL) -> PollOutcome:

@@ -1,18 +1,14 @@
 import pytest
+from django.utils import timezone
 
-from accounts.models import TwitchAccount, WebhookDelivery
+from accounts.models import WebhookDelivery
+from accounts.tests.factories import link_twitch
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def staff_client(client, admin_user):
-    client.force_login(admin_user)
-    return client
-
-
 def test_the_user_list_shows_clerk_id_and_twitch_login(staff_client, owner):
-    TwitchAccount.objects.create(user=owner, twitch_user_id="123", login="ownerstreams")
+    link_twitch(owner, twitch_user_id="123", login="ownerstreams")
     page = staff_client.get("/admin/accounts/user/").content.decode()
     assert owner.clerk_id in page
     assert "ownerstreams" in page
@@ -20,15 +16,13 @@ def test_the_user_list_shows_clerk_id_and_twitch_login(staff_client, owner):
 
 @pytest.mark.parametrize("query", ["ownerstreams", "user_owner", "owner@example.com"])
 def test_users_are_searchable_by_twitch_login_clerk_id_and_email(staff_client, owner, stranger, query):
-    TwitchAccount.objects.create(user=owner, twitch_user_id="123", login="ownerstreams")
+    link_twitch(owner, twitch_user_id="123", login="ownerstreams")
     page = staff_client.get("/admin/accounts/user/", {"q": query}).content.decode()
     assert owner.clerk_id in page
     assert stranger.clerk_id not in page
 
 
 def test_deleted_users_can_be_filtered(staff_client, owner, stranger):
-    from django.utils import timezone
-
     owner.deleted_at = timezone.now()
     owner.is_active = False
     owner.save()

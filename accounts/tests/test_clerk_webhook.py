@@ -1,22 +1,30 @@
 """Clerk webhooks: verified with real Svix signatures, applied once per svix-id, JSON errors only."""
 
 import base64
-import secrets
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.test import Client
-from svix.webhooks import Webhook
 
 from accounts.models import TwitchAccount, User, WebhookDelivery
 from accounts.services import user_get_or_provision
-from accounts.tests.clerk_fakes import WEBHOOK_SECRET, clerk_event, clerk_user, signed_webhook
 from core.tests.concurrency import run_concurrently
+from core.tests.helpers import error_code
+from integrations.tests.fakes import (
+    CLERK_USER_ID,
+    CLERK_WEBHOOK_SECRET,
+    CLERK_WEBHOOK_URL,
+    clerk_event,
+    clerk_user,
+    clerk_user_deleted,
+    load_fixture,
+    post_clerk_webhook,
+    signed_webhook,
+)
 
-URL = "/webhooks/clerk/"
-CLERK_ID = "user_2owner"
-OLDER = 1_700_000_000_000
-NEWER = 1_700_000_500_000
+CLERK_ID = CLERK_USER_ID  # the user of fixtures/clerk/
+OLDER = 1_700_000_000_000  # user.created.json's updated_at
+NEWER = 1_700_000_500_000  # user.updated.json's updated_at
 OTHER_SECRET = "whsec_" + base64.b64encode(b"not-the-creatorsync-webhook-key!").decode()
 
 
@@ -26,28 +34,11 @@ def _clerk_configured(clerk_settings, mocked_http):
     return clerk_settings
 
 
-def deliver(client, event, **signing):
-    raw, headers = signed_webhook(event, **signing)
-    return client.post(URL, raw, content_type="application/json", **headers)
-
-
-def deliver_raw(client, raw: str, *, msg_id: str | None = None):
-    """Sign an arbitrary body (not necessarily JSON) exactly as Svix would."""
-    msg_id = msg_id or f"msg_{secrets.token_hex(8)}"
-    now = datetime.now(tz=UTC)
-    headers = {
-        "HTTP_SVIX_ID": msg_id,
-        "HTTP_SVIX_TIMESTAMP": str(int(now.timestamp())),
-        "HTTP_SVIX_SIGNATURE": Webhook(WEBHOOK_SECRET).sign(msg_id, now, raw),
-    }
-    return client.post(URL, raw, content_type="application/json", **headers)
-
-
 def assert_error(response, status: int, code: str) -> dict:
     assert response.status_code == status
     assert response["Content-Type"] == "application/json"
+    assert error_code(response) == code
     error = response.json()["error"]
-    assert error["code"] == code
     assert error["message"]
     assert error["request_id"] == response["X-Request-ID"]
     return error
@@ -63,7 +54,7 @@ def assert_nothing_written() -> None:
 
 @pytest.mark.django_db
 def test_user_created_creates_the_user_with_their_profile_and_twitch_account(client):
-    response = deliver(client, clerk_event("user.created", clerk_user(CLERK_ID, updated_at=OLDER)))
+    response = post_clerk_webhook(client, load_fixture("clerk/user.created.json"))
 
     assert response.status_code == 200
     assert response.json() == {"status": "applied"}
@@ -86,7 +77,7 @@ def test_user_created_creates_the_user_with_their_profile_and_twitch_account(cli
 def test_it_records_each_applied_delivery(client):
     event = clerk_event("user.created", clerk_user(CLERK_ID))
 
-    deliver(client, event, msg_id="msg_created1")
+    post_clerk_webhook(client, event, msg_id="msg_created1")
 
     delivery = WebhookDelivery.objects.get()
     assert delivery.source == WebhookDelivery.Source.CLERK
@@ -98,22 +89,9 @@ def test_it_records_each_applied_delivery(client):
 
 @pytest.mark.django_db
 def test_user_updated_applies_newer_data(client):
-    deliver(client, clerk_event("user.created", clerk_user(CLERK_ID, updated_at=OLDER)))
+    post_clerk_webhook(client, load_fixture("clerk/user.created.json"))
 
-    response = deliver(
-        client,
-        clerk_event(
-            "user.updated",
-            clerk_user(
-                CLERK_ID,
-                email="new@example.com",
-                updated_at=NEWER,
-                twitch=("654321", "renamedstreams"),
-                first_name="Olivia",
-                username="olivia",
-            ),
-        ),
-    )
+    response = post_clerk_webhook(client, load_fixture("clerk/user.updated.json"))
 
     assert response.status_code == 200
     assert response.json() == {"status": "applied"}
@@ -129,9 +107,9 @@ def test_user_updated_applies_newer_data(client):
 
 @pytest.mark.django_db
 def test_it_ignores_an_update_older_than_the_stored_profile(client):
-    deliver(client, clerk_event("user.updated", clerk_user(CLERK_ID, updated_at=NEWER)))
+    post_clerk_webhook(client, clerk_event("user.updated", clerk_user(CLERK_ID, updated_at=NEWER)))
 
-    response = deliver(
+    response = post_clerk_webhook(
         client,
         clerk_event(
             "user.updated",
@@ -152,10 +130,12 @@ def test_it_ignores_an_update_older_than_the_stored_profile(client):
 
 @pytest.mark.django_db
 def test_an_update_without_a_twitch_account_unlinks_it(client):
-    deliver(client, clerk_event("user.created", clerk_user(CLERK_ID, updated_at=OLDER)))
+    post_clerk_webhook(client, clerk_event("user.created", clerk_user(CLERK_ID, updated_at=OLDER)))
     assert TwitchAccount.objects.exists()
 
-    response = deliver(client, clerk_event("user.updated", clerk_user(CLERK_ID, updated_at=NEWER, twitch=None)))
+    response = post_clerk_webhook(
+        client, clerk_event("user.updated", clerk_user(CLERK_ID, updated_at=NEWER, twitch=None))
+    )
 
     assert response.json() == {"status": "applied"}
     assert not TwitchAccount.objects.exists()
@@ -168,7 +148,7 @@ def test_a_user_first_seen_on_an_api_request_is_completed_by_user_created(client
     provisioned = user_get_or_provision(clerk_id=CLERK_ID)
     assert provisioned.email == ""
 
-    response = deliver(client, clerk_event("user.created", clerk_user(CLERK_ID)))
+    response = post_clerk_webhook(client, clerk_event("user.created", clerk_user(CLERK_ID)))
 
     assert response.json() == {"status": "applied"}
     user = User.objects.get()
@@ -186,7 +166,7 @@ def test_a_user_first_seen_on_an_api_request_is_completed_by_user_created(client
 def test_it_acknowledges_a_redelivery_as_a_duplicate(client):
     raw, headers = signed_webhook(clerk_event("user.created", clerk_user(CLERK_ID)), msg_id="msg_again")
 
-    statuses = [client.post(URL, raw, content_type="application/json", **headers) for _ in range(3)]
+    statuses = [client.post(CLERK_WEBHOOK_URL, raw, content_type="application/json", **headers) for _ in range(3)]
 
     assert [response.status_code for response in statuses] == [200, 200, 200]
     assert [response.json()["status"] for response in statuses] == ["applied", "duplicate", "duplicate"]
@@ -196,10 +176,10 @@ def test_it_acknowledges_a_redelivery_as_a_duplicate(client):
 
 @pytest.mark.django_db
 def test_it_does_not_apply_a_redelivered_message_id_twice(client):
-    deliver(client, clerk_event("user.created", clerk_user(CLERK_ID, updated_at=OLDER)), msg_id="msg_once")
+    post_clerk_webhook(client, clerk_event("user.created", clerk_user(CLERK_ID, updated_at=OLDER)), msg_id="msg_once")
 
     # Same svix-id, validly signed, but newer content: it must not be applied.
-    response = deliver(
+    response = post_clerk_webhook(
         client,
         clerk_event("user.updated", clerk_user(CLERK_ID, updated_at=NEWER, first_name="Twice", twitch=None)),
         msg_id="msg_once",
@@ -221,7 +201,7 @@ def test_concurrent_redeliveries_are_applied_once():
     raw, headers = signed_webhook(clerk_event("user.created", clerk_user(CLERK_ID)), msg_id="msg_racing")
 
     def post() -> tuple[int, str]:
-        response = Client().post(URL, raw, content_type="application/json", **headers)
+        response = Client().post(CLERK_WEBHOOK_URL, raw, content_type="application/json", **headers)
         return response.status_code, response.json()["status"]
 
     results = run_concurrently(post, times=threads_count)
@@ -235,15 +215,11 @@ def test_concurrent_redeliveries_are_applied_once():
 # --- Deletion -------------------------------------------------------------------------
 
 
-def deleted_event(clerk_id: str = CLERK_ID) -> dict:
-    return clerk_event("user.deleted", {"id": clerk_id, "object": "user", "deleted": True})
-
-
 @pytest.mark.django_db
 def test_user_deleted_deactivates_the_user_and_keeps_their_data(client):
-    deliver(client, clerk_event("user.created", clerk_user(CLERK_ID)))
+    post_clerk_webhook(client, load_fixture("clerk/user.created.json"))
 
-    response = deliver(client, deleted_event())
+    response = post_clerk_webhook(client, load_fixture("clerk/user.deleted.json"))
 
     assert response.status_code == 200
     assert response.json() == {"status": "applied"}
@@ -257,24 +233,24 @@ def test_user_deleted_deactivates_the_user_and_keeps_their_data(client):
 
 @pytest.mark.django_db
 def test_a_deleted_user_is_refused_on_the_api(client, api_client, bearer):
-    deliver(client, clerk_event("user.created", clerk_user(CLERK_ID)))
+    post_clerk_webhook(client, clerk_event("user.created", clerk_user(CLERK_ID)))
     user = User.objects.get(clerk_id=CLERK_ID)
     assert api_client.get("/api/me/", **bearer(user)).status_code == 200
 
-    deliver(client, deleted_event())
+    post_clerk_webhook(client, clerk_user_deleted())
 
     response = api_client.get("/api/me/", **bearer(user))
     assert response.status_code == 401
-    assert response.json()["error"]["code"] == "authentication_failed"
+    assert error_code(response) == "authentication_failed"
 
 
 @pytest.mark.django_db
 def test_an_update_after_deletion_does_not_reactivate_the_user(client):
-    deliver(client, clerk_event("user.created", clerk_user(CLERK_ID, updated_at=OLDER)))
-    deliver(client, deleted_event())
+    post_clerk_webhook(client, clerk_event("user.created", clerk_user(CLERK_ID, updated_at=OLDER)))
+    post_clerk_webhook(client, clerk_user_deleted())
     deleted_at = User.objects.get().deleted_at
 
-    response = deliver(
+    response = post_clerk_webhook(
         client, clerk_event("user.updated", clerk_user(CLERK_ID, updated_at=NEWER, first_name="Revived"))
     )
 
@@ -289,9 +265,9 @@ def test_an_update_after_deletion_does_not_reactivate_the_user(client):
 
 @pytest.mark.django_db
 def test_a_user_deleted_before_their_late_user_created_stays_deleted(client):
-    deliver(client, deleted_event())
+    post_clerk_webhook(client, clerk_user_deleted())
 
-    deliver(client, clerk_event("user.created", clerk_user(CLERK_ID)))
+    post_clerk_webhook(client, clerk_event("user.created", clerk_user(CLERK_ID)))
 
     assert not User.objects.filter(clerk_id=CLERK_ID, is_active=True).exists()
 
@@ -303,7 +279,7 @@ def test_a_user_deleted_before_their_late_user_created_stays_deleted(client):
 def test_it_records_and_ignores_an_unknown_event_type(client):
     event = clerk_event("session.created", {"id": "sess_2abcdef", "object": "session", "user_id": CLERK_ID})
 
-    response = deliver(client, event, msg_id="msg_session")
+    response = post_clerk_webhook(client, event, msg_id="msg_session")
 
     assert response.status_code == 200
     assert response.json() == {"status": "ignored"}
@@ -323,7 +299,7 @@ def test_it_rejects_a_delivery_without_svix_headers(client, missing):
     raw, headers = signed_webhook(clerk_event("user.created", clerk_user(CLERK_ID)))
     del headers[missing]
 
-    response = client.post(URL, raw, content_type="application/json", **headers)
+    response = client.post(CLERK_WEBHOOK_URL, raw, content_type="application/json", **headers)
 
     assert_error(response, 400, "missing_signature")
     assert_nothing_written()
@@ -331,7 +307,7 @@ def test_it_rejects_a_delivery_without_svix_headers(client, missing):
 
 @pytest.mark.django_db
 def test_it_rejects_a_delivery_signed_with_another_secret(client):
-    response = deliver(client, clerk_event("user.created", clerk_user(CLERK_ID)), secret=OTHER_SECRET)
+    response = post_clerk_webhook(client, clerk_event("user.created", clerk_user(CLERK_ID)), secret=OTHER_SECRET)
 
     assert_error(response, 401, "invalid_signature")
     assert_nothing_written()
@@ -343,7 +319,7 @@ def test_it_rejects_a_tampered_body(client):
     tampered = raw.replace("owner@example.com", "attacker@example.com")
     assert tampered != raw
 
-    response = client.post(URL, tampered, content_type="application/json", **headers)
+    response = client.post(CLERK_WEBHOOK_URL, tampered, content_type="application/json", **headers)
 
     assert_error(response, 401, "invalid_signature")
     assert_nothing_written()
@@ -353,7 +329,7 @@ def test_it_rejects_a_tampered_body(client):
 def test_it_rejects_a_delivery_signed_more_than_five_minutes_ago(client):
     ten_minutes_ago = datetime.now(tz=UTC) - timedelta(minutes=10)
 
-    response = deliver(client, clerk_event("user.created", clerk_user(CLERK_ID)), at=ten_minutes_ago)
+    response = post_clerk_webhook(client, clerk_event("user.created", clerk_user(CLERK_ID)), at=ten_minutes_ago)
 
     assert_error(response, 401, "invalid_signature")
     assert_nothing_written()
@@ -364,7 +340,7 @@ def test_it_rejects_a_garbled_signature_header(client):
     raw, headers = signed_webhook(clerk_event("user.created", clerk_user(CLERK_ID)))
     headers["HTTP_SVIX_SIGNATURE"] = "not-a-signature"
 
-    response = client.post(URL, raw, content_type="application/json", **headers)
+    response = client.post(CLERK_WEBHOOK_URL, raw, content_type="application/json", **headers)
 
     assert_error(response, 401, "invalid_signature")
     assert_nothing_written()
@@ -374,7 +350,7 @@ def test_it_rejects_a_garbled_signature_header(client):
 def test_it_answers_503_when_the_webhook_secret_is_not_configured(client, settings):
     settings.CLERK_WEBHOOK_SECRET = ""
 
-    response = deliver(client, clerk_event("user.created", clerk_user(CLERK_ID)))
+    response = post_clerk_webhook(client, clerk_event("user.created", clerk_user(CLERK_ID)))
 
     assert_error(response, 503, "webhook_not_configured")
     assert_nothing_written()
@@ -384,13 +360,15 @@ def test_it_answers_503_when_the_webhook_secret_is_not_configured(client, settin
 @pytest.mark.parametrize(
     "send",
     [
-        pytest.param(lambda client: deliver(client, {"type": "user.created"}), id="invalid-payload"),
+        pytest.param(lambda client: post_clerk_webhook(client, {"type": "user.created"}), id="invalid-payload"),
         pytest.param(
-            lambda client: deliver(client, clerk_event("user.created", clerk_user(CLERK_ID)), secret=OTHER_SECRET),
+            lambda client: post_clerk_webhook(
+                client, clerk_event("user.created", clerk_user(CLERK_ID)), secret=OTHER_SECRET
+            ),
             id="invalid-signature",
         ),
         pytest.param(
-            lambda client: client.post(URL, "{}", content_type="application/json"),
+            lambda client: client.post(CLERK_WEBHOOK_URL, "{}", content_type="application/json"),
             id="missing-signature",
         ),
     ],
@@ -400,18 +378,18 @@ def test_an_error_never_reveals_the_webhook_secret(client, send):
 
     assert response.status_code >= 400
     body = response.content.decode()
-    assert WEBHOOK_SECRET not in body
-    assert WEBHOOK_SECRET.removeprefix("whsec_") not in body
+    assert CLERK_WEBHOOK_SECRET not in body
+    assert CLERK_WEBHOOK_SECRET.removeprefix("whsec_") not in body
 
 
 @pytest.mark.django_db
 def test_the_not_configured_error_names_the_setting_but_not_a_secret(client, settings):
     settings.CLERK_WEBHOOK_SECRET = ""
 
-    body = deliver(client, clerk_event("user.created", clerk_user(CLERK_ID))).content.decode()
+    body = post_clerk_webhook(client, clerk_event("user.created", clerk_user(CLERK_ID))).content.decode()
 
     assert "CLERK_WEBHOOK_SECRET" in body
-    assert WEBHOOK_SECRET.removeprefix("whsec_") not in body
+    assert CLERK_WEBHOOK_SECRET.removeprefix("whsec_") not in body
 
 
 # --- Malformed but validly signed payloads ---------------------------------------------------
@@ -419,7 +397,7 @@ def test_the_not_configured_error_names_the_setting_but_not_a_secret(client, set
 
 @pytest.mark.django_db
 def test_a_signed_body_that_is_not_json_is_a_400(client):
-    response = deliver_raw(client, "{not json")
+    response = post_clerk_webhook(client, "{not json")
 
     assert_error(response, 400, "invalid_payload")
     assert_nothing_written()
@@ -427,7 +405,7 @@ def test_a_signed_body_that_is_not_json_is_a_400(client):
 
 @pytest.mark.django_db
 def test_a_signed_json_array_is_a_400(client):
-    response = deliver(client, [clerk_event("user.created", clerk_user(CLERK_ID))])
+    response = post_clerk_webhook(client, [clerk_event("user.created", clerk_user(CLERK_ID))])
 
     assert_error(response, 400, "invalid_payload")
     assert_nothing_written()
@@ -446,7 +424,7 @@ def test_a_signed_json_array_is_a_400(client):
     ],
 )
 def test_a_signed_event_without_what_we_need_is_a_400(client, event):
-    response = deliver(client, event)
+    response = post_clerk_webhook(client, event)
 
     assert_error(response, 400, "invalid_payload")
     assert_nothing_written()
@@ -454,7 +432,7 @@ def test_a_signed_event_without_what_we_need_is_a_400(client, event):
 
 @pytest.mark.django_db
 def test_a_signed_delivery_with_an_overlong_message_id_is_a_400(client):
-    response = deliver(client, clerk_event("user.created", clerk_user(CLERK_ID)), msg_id="msg_" + "x" * 200)
+    response = post_clerk_webhook(client, clerk_event("user.created", clerk_user(CLERK_ID)), msg_id="msg_" + "x" * 200)
 
     assert_error(response, 400, "invalid_payload")
     assert_nothing_written()
@@ -462,7 +440,7 @@ def test_a_signed_delivery_with_an_overlong_message_id_is_a_400(client):
 
 @pytest.mark.django_db
 def test_a_user_id_with_a_trailing_newline_is_a_400(client):
-    response = deliver(client, clerk_event("user.created", clerk_user(CLERK_ID + "\n")))
+    response = post_clerk_webhook(client, clerk_event("user.created", clerk_user(CLERK_ID + "\n")))
 
     assert_error(response, 400, "invalid_payload")
     assert_nothing_written()
@@ -472,7 +450,7 @@ def test_a_user_id_with_a_trailing_newline_is_a_400(client):
 def test_a_user_id_longer_than_the_column_is_a_400(client):
     client.raise_request_exception = False
 
-    response = deliver(client, clerk_event("user.created", clerk_user("user_" + "a" * 64)))
+    response = post_clerk_webhook(client, clerk_event("user.created", clerk_user("user_" + "a" * 64)))
 
     assert_error(response, 400, "invalid_payload")
     assert_nothing_written()
@@ -494,7 +472,7 @@ def test_a_user_id_longer_than_the_column_is_a_400(client):
 def test_unusable_fields_are_dropped_not_a_500(client, fields, dropped):
     client.raise_request_exception = False
 
-    response = deliver(client, clerk_event("user.created", clerk_user(CLERK_ID, **fields)))
+    response = post_clerk_webhook(client, clerk_event("user.created", clerk_user(CLERK_ID, **fields)))
 
     assert response.status_code == 200
     user = User.objects.get(clerk_id=CLERK_ID)
@@ -508,7 +486,7 @@ def test_unusable_fields_are_dropped_not_a_500(client, fields, dropped):
 
 @pytest.mark.django_db
 def test_get_on_the_webhook_is_a_json_405(client):
-    response = client.get(URL)
+    response = client.get(CLERK_WEBHOOK_URL)
 
     assert_error(response, 405, "method_not_allowed")
     assert "<html" not in response.content.decode().lower()
@@ -516,7 +494,7 @@ def test_get_on_the_webhook_is_a_json_405(client):
 
 @pytest.mark.django_db
 def test_a_405_names_the_allowed_method(client):
-    response = client.get(URL)
+    response = client.get(CLERK_WEBHOOK_URL)
 
     assert response.status_code == 405
     assert response.get("Allow") == "POST"

@@ -8,7 +8,7 @@ from django.core.management.base import CommandError
 from responses import matchers
 
 from accounts.models import TwitchAccount, User
-from accounts.tests.clerk_fakes import CLERK_API_URL, clerk_user
+from integrations.tests.fakes import CLERK_API_URL, CLERK_SECRET_KEY, clerk_user
 
 USERS_URL = f"{CLERK_API_URL}/users"
 ALICE = clerk_user("user_2alice", email="alice@example.com", twitch=("111", "alicelive"), first_name="Alice")
@@ -78,7 +78,7 @@ def test_it_sends_the_secret_key_as_a_bearer_token(mocked_http):
 
     sync()
 
-    assert mocked_http.calls[0].request.headers["Authorization"] == "Bearer sk_test_creatorsync"
+    assert mocked_http.calls[0].request.headers["Authorization"] == f"Bearer {CLERK_SECRET_KEY}"
 
 
 @pytest.mark.django_db
@@ -165,7 +165,7 @@ def test_a_refusal_stops_it_with_a_clear_message_keeping_earlier_pages(mocked_ht
     message = str(raised.value)
     assert "Clerk API /users answered 401: authentication_invalid" in message
     assert "run the command again" in message
-    assert "sk_test_creatorsync" not in message
+    assert CLERK_SECRET_KEY not in message
     assert len(mocked_http.calls) == 2  # a 401 is not retried
     assert set(User.objects.values_list("clerk_id", flat=True)) == {"user_2alice", "user_2bob"}
 

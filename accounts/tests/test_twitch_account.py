@@ -5,17 +5,16 @@ from responses import matchers
 from accounts import services
 from accounts.models import TwitchAccount
 from accounts.services import clerk_user_upsert
-from accounts.tests.clerk_fakes import clerk_user
-from clips.tests.factories import BROADCASTER_ID, TWITCH_API_URL
+from integrations.tests.fakes import BROADCASTER_ID, USERS_URL, clerk_user, helix_users
 
 pytestmark = pytest.mark.django_db
 
 
 def test_it_fills_the_display_name_and_current_login_from_helix(twitch, streamer):
     twitch.get(
-        f"{TWITCH_API_URL}/users",
+        USERS_URL,
         match=[matchers.query_param_matcher({"id": BROADCASTER_ID})],
-        json={"data": [{"id": BROADCASTER_ID, "login": "ownerrenamed", "display_name": "OwnerRenamed"}]},
+        json=helix_users(login="ownerrenamed", display_name="OwnerRenamed"),
     )
     account = services.twitch_account_refresh(account_id=str(streamer.twitch_account.pk))
     account.refresh_from_db()

@@ -3,12 +3,13 @@
 from datetime import timedelta
 
 import pytest
-from django.contrib.messages import get_messages
 from django.utils import timezone
 from procrastinate.contrib.django.models import ProcrastinateJob
 
+from accounts.tests.factories import link_twitch
 from clips.models import Clip, ClipImport
-from clips.tests.factories import make_clip
+from clips.tests.factories import make_clip, make_import
+from core.tests.helpers import run_action
 
 pytestmark = pytest.mark.django_db
 
@@ -16,26 +17,8 @@ CLIPS = "/admin/clips/clip/"
 IMPORTS = "/admin/clips/clipimport/"
 
 
-@pytest.fixture
-def staff_client(client, admin_user):
-    client.force_login(admin_user)
-    return client
-
-
-def run_action(staff_client, url: str, action: str, rows) -> list[str]:
-    """Post an action for these rows; return the messages shown to the admin."""
-    response = staff_client.post(url, {"action": action, "_selected_action": [str(row.pk) for row in rows]})
-    assert response.status_code == 302
-    return [str(message) for message in get_messages(response.wsgi_request)]
-
-
 def jobs(task_name: str) -> list[dict]:
     return [job.args for job in ProcrastinateJob.objects.filter(task_name=task_name)]
-
-
-def make_import(user, **fields) -> ClipImport:
-    until = timezone.now()
-    return ClipImport.objects.create(user=user, since=until - timedelta(days=7), until=until, **fields)
 
 
 # --- Clips ------------------------------------------------------------------------------------
@@ -134,9 +117,7 @@ def test_reimport_covers_every_selected_clip_of_an_owner(staff_client, streamer)
 
 
 def test_reimport_starts_one_import_per_owner(staff_client, streamer, stranger):
-    from accounts.models import TwitchAccount
-
-    TwitchAccount.objects.create(user=stranger, twitch_user_id="654321", login="strangerstreams")
+    link_twitch(stranger, twitch_user_id="654321", login="strangerstreams")
     run_action(staff_client, CLIPS, "reimport", [make_clip(streamer), make_clip(stranger), make_clip(stranger)])
     assert sorted(ClipImport.objects.values_list("user__username", flat=True)) == ["owner", "stranger"]
 

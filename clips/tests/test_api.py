@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from django.core.files import File
@@ -11,7 +12,8 @@ from django.utils import timezone
 from procrastinate.contrib.django.models import ProcrastinateJob
 
 from clips.models import Clip, ClipImport
-from clips.tests.factories import make_clip
+from clips.tests.factories import make_clip, make_import, make_ready_clip
+from core.tests.helpers import error_code, error_details
 from core.viewsets import OwnerScopedViewSet
 
 pytestmark = pytest.mark.django_db
@@ -34,18 +36,8 @@ def ids(response) -> list[str]:
     return [row["id"] for row in response.json()["results"]]
 
 
-def error_code(response) -> str:
-    return response.json()["error"]["code"]
-
-
 def queued(task_name: str) -> int:
     return ProcrastinateJob.objects.filter(task_name=task_name).count()
-
-
-@pytest.fixture
-def media_root(settings, tmp_path) -> Path:
-    settings.MEDIA_ROOT = tmp_path / "media"
-    return settings.MEDIA_ROOT
 
 
 @pytest.fixture
@@ -56,15 +48,6 @@ def get_clips(api_client, bearer, owner):
         return api_client.get(CLIPS, params, **bearer(owner))
 
     return get
-
-
-def clip_with_file(owner, video: Path, **fields) -> Clip:
-    clip = make_clip(owner, **fields)
-    with video.open("rb") as source:
-        clip.media_file.save("clip.mp4", File(source))
-    clip.media_status = Clip.MediaStatus.READY
-    clip.save()
-    return clip
 
 
 def upload(api_client, headers, path: Path, name: str | None = None, **fields):
@@ -103,7 +86,7 @@ def test_the_owner_can_retrieve_their_clip(api_client, bearer, owner):
 def test_another_users_clip_cannot_be_deleted_and_keeps_its_file(
     api_client, bearer, owner, stranger, media_root, sample_video, django_capture_on_commit_callbacks
 ):
-    theirs = clip_with_file(stranger, sample_video)
+    theirs = make_ready_clip(stranger, sample_video)
     with django_capture_on_commit_callbacks(execute=True):
         response = api_client.delete(clip_url(theirs), **bearer(owner))
     assert response.status_code == 404
@@ -121,17 +104,15 @@ def test_another_users_clip_cannot_be_fetched(api_client, bearer, owner, strange
 
 
 def test_the_import_list_shows_only_the_owners_imports(api_client, bearer, owner, stranger):
-    until = timezone.now()
-    mine = ClipImport.objects.create(user=owner, since=until - timedelta(days=1), until=until)
-    ClipImport.objects.create(user=stranger, since=until - timedelta(days=1), until=until)
+    mine = make_import(owner)
+    make_import(stranger)
     response = api_client.get(IMPORTS, **bearer(owner))
     assert response.status_code == 200
     assert ids(response) == [str(mine.pk)]
 
 
 def test_another_users_import_cannot_be_retrieved(api_client, bearer, owner, stranger):
-    until = timezone.now()
-    theirs = ClipImport.objects.create(user=stranger, since=until - timedelta(days=1), until=until)
+    theirs = make_import(stranger)
     response = api_client.get(f"{IMPORTS}{theirs.pk}/", **bearer(owner))
     assert response.status_code == 404
     assert api_client.get(f"{IMPORTS}{theirs.pk}/", **bearer(stranger)).status_code == 200
@@ -155,8 +136,7 @@ def test_another_users_import_cannot_be_retrieved(api_client, bearer, owner, str
 )
 def test_every_endpoint_requires_authentication(api_client, owner, method, path):
     clip = make_clip(owner)
-    until = timezone.now()
-    clip_import = ClipImport.objects.create(user=owner, since=until - timedelta(days=1), until=until)
+    clip_import = make_import(owner)
     response = getattr(api_client, method)(path.format(clip=clip.pk, clip_import=clip_import.pk))
     assert response.status_code == 401
     assert error_code(response) == "not_authenticated"
@@ -288,7 +268,7 @@ def test_invalid_filters_are_a_validation_error(get_clips, owner, params):
     response = get_clips(**params)
     assert response.status_code == 400
     assert error_code(response) == "validation_error"
-    assert set(response.json()["error"]["details"]) == set(params)
+    assert set(error_details(response)) == set(params)
 
 
 def test_a_nul_character_in_the_search_is_a_validation_error(get_clips, owner):
@@ -405,7 +385,7 @@ def test_an_upload_without_a_file_is_a_validation_error(api_client, bearer, owne
     response = api_client.post(CLIPS, {"title": "No file"}, format="multipart", **bearer(owner))
     assert response.status_code == 400
     assert error_code(response) == "validation_error"
-    assert "file" in response.json()["error"]["details"]
+    assert "file" in error_details(response)
 
 
 # --- Delete -------------------------------------------------------------------------------------
@@ -414,7 +394,7 @@ def test_an_upload_without_a_file_is_a_validation_error(api_client, bearer, owne
 def test_deleting_a_clip_removes_it_and_its_file_after_commit(
     api_client, bearer, owner, media_root, sample_video, django_capture_on_commit_callbacks
 ):
-    clip = clip_with_file(owner, sample_video)
+    clip = make_ready_clip(owner, sample_video)
     name, storage = clip.media_file.name, clip.media_file.storage
     with django_capture_on_commit_callbacks() as callbacks:
         response = api_client.delete(clip_url(clip), **bearer(owner))
@@ -509,7 +489,7 @@ def test_a_second_import_while_one_is_active_conflicts(api_client, bearer, strea
     response = import_clips(api_client, bearer(streamer))
     assert response.status_code == 409
     assert error_code(response) == "import_in_progress"
-    assert response.json()["error"]["details"]["import_id"] == first["id"]
+    assert error_details(response)["import_id"] == first["id"]
     assert ClipImport.objects.count() == 1
     assert queued(IMPORT_TASK) == 1
 
@@ -518,7 +498,7 @@ def test_an_import_whose_since_is_not_before_until_is_refused(api_client, bearer
     response = import_clips(api_client, bearer(streamer), since="2024-02-01T00:00:00Z", until="2024-02-01T00:00:00Z")
     assert response.status_code == 400
     assert error_code(response) == "validation_error"
-    assert "since" in response.json()["error"]["details"]
+    assert "since" in error_details(response)
 
 
 def test_an_import_starting_in_the_future_is_refused(api_client, bearer, streamer):
@@ -559,11 +539,16 @@ def test_the_schema_lists_the_clip_endpoints(api_client):
     assert {"/api/clip-imports/", "/api/clip-imports/{id}/"} <= set(paths)
 
 
-def test_owner_scoped_viewsets_cannot_override_get_queryset():
-    with pytest.raises(TypeError, match="refine_queryset"):
-        type("Leaky", (OwnerScopedViewSet,), {"queryset": Clip.objects.all(), "get_queryset": lambda self: None})
+def test_a_refined_queryset_still_holds_only_the_requesting_users_rows(owner, stranger):
+    class FeaturedClips(OwnerScopedViewSet):
+        queryset = Clip.objects.all()
 
+        def refine_queryset(self, queryset):
+            return queryset.filter(is_featured=True)
 
-def test_owner_scoped_viewsets_may_refine_the_queryset():
-    refined = type("Refined", (OwnerScopedViewSet,), {"refine_queryset": lambda self, queryset: queryset})
-    assert issubclass(refined, OwnerScopedViewSet)
+    mine = make_clip(owner, is_featured=True)
+    make_clip(owner, is_featured=False)
+    make_clip(stranger, is_featured=True)
+    view = FeaturedClips(request=SimpleNamespace(user=owner))
+
+    assert list(view.get_queryset()) == [mine]

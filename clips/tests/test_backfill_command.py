@@ -7,20 +7,20 @@ non-retryable Helix answers (400) rather than 5xx, to keep the tests free of rea
 import io
 import json
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from types import SimpleNamespace
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
-from responses import matchers
 
-from accounts.models import TwitchAccount
+from accounts.tests.factories import link_twitch, make_user
 from clips.models import Clip, ClipImport
 from clips.services import clip_import_start
-from clips.tests.factories import BROADCASTER_ID, TWITCH_API_URL, helix_clip, helix_page, lock_held_elsewhere
+from core.tests.concurrency import lock_held_elsewhere
+from integrations.tests.fakes import CLIPS_URL, clip_requests, helix_clip, helix_page, helix_time, serve_clips
 
-CLIPS_URL = f"{TWITCH_API_URL}/clips"
 STRANGER_BROADCASTER_ID = "654321"
 SINCE = datetime(2026, 1, 5, tzinfo=UTC)
 UNTIL = datetime(2026, 1, 12, tzinfo=UTC)  # one import window of 7 days
@@ -40,7 +40,7 @@ def output() -> SimpleNamespace:
 
 @pytest.fixture
 def other_streamer(stranger):
-    TwitchAccount.objects.create(user=stranger, twitch_user_id=STRANGER_BROADCASTER_ID, login="strangerplays")
+    link_twitch(stranger, twitch_user_id=STRANGER_BROADCASTER_ID, login="strangerplays")
     return stranger
 
 
@@ -49,32 +49,7 @@ def backfill(output: SimpleNamespace, *args: str) -> str:
     return output.out.getvalue()
 
 
-def z(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def serve(
-    mock,
-    page: dict,
-    *,
-    start=SINCE,
-    end=UNTIL,
-    after: str | None = None,
-    status: int = 200,
-    broadcaster_id: str = BROADCASTER_ID,
-):
-    params = {"broadcaster_id": broadcaster_id, "started_at": z(start), "ended_at": z(end), "first": "100"}
-    if after:
-        params["after"] = after
-    mock.get(CLIPS_URL, match=[matchers.query_param_matcher(params)], json=page, status=status)
-
-
-def clip_requests(mock) -> list[dict[str, str]]:
-    return [
-        dict(parse_qsl(urlsplit(call.request.url).query))
-        for call in mock.calls
-        if urlsplit(call.request.url).path == urlsplit(CLIPS_URL).path
-    ]
+serve = partial(serve_clips, start=SINCE, end=UNTIL)  # the window of WINDOW_ARGS
 
 
 def rejected(mock, **window) -> None:
@@ -121,12 +96,10 @@ def test_a_user_is_chosen_by_twitch_login_in_any_case(streamer, other_streamer, 
 
 
 @pytest.mark.django_db
-def test_all_users_means_active_users_with_a_linked_twitch_account(
-    streamer, other_streamer, django_user_model, mocked_http, output
-):
+def test_all_users_means_active_users_with_a_linked_twitch_account(streamer, other_streamer, mocked_http, output):
     other_streamer.is_active = False
     other_streamer.save()
-    django_user_model.objects.create_user(username="viewer", email="viewer@example.com", clerk_id="user_viewer")
+    make_user("viewer")
 
     printed = backfill(output, "--all-users", *WINDOW_ARGS, "--dry-run")
 
@@ -276,8 +249,8 @@ def test_it_walks_every_window_between_since_and_until(streamer, twitch, output)
     backfill(output, "--all-users", "--since", "2026-01-05", "--until", "2026-01-15")
 
     assert [(query["started_at"], query["ended_at"]) for query in clip_requests(twitch)] == [
-        (z(SINCE), z(middle)),
-        (z(middle), z(until)),
+        (helix_time(SINCE), helix_time(middle)),
+        (helix_time(middle), helix_time(until)),
     ]
     assert Clip.objects.filter(owner=streamer).count() == 2
 

@@ -2,6 +2,7 @@
 
 import json
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -9,9 +10,9 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from procrastinate.contrib.django.models import ProcrastinateJob
-from responses import matchers
 
 from accounts.models import TwitchAccount
+from accounts.tests.factories import link_twitch
 from clips.models import Clip, ClipImport
 from clips.services import (
     ClipError,
@@ -20,10 +21,20 @@ from clips.services import (
     clip_import_run,
     clip_import_start,
 )
-from clips.tests.factories import BROADCASTER_ID, TWITCH_API_URL, helix_clip, helix_page, lock_held_elsewhere, make_clip
+from clips.tests.factories import make_clip
+from core.tests.concurrency import lock_held_elsewhere
+from integrations.tests.fakes import (
+    BROADCASTER_ID,
+    CLIPS_URL,
+    clip_requests,
+    helix_clip,
+    helix_page,
+    helix_time,
+    load_fixture,
+    serve_clips,
+)
 from integrations.twitch import TwitchClient
 
-CLIPS_URL = f"{TWITCH_API_URL}/clips"
 RUN_TASK = "clips.tasks.run_clip_import"
 SINCE = datetime(2026, 1, 5, tzinfo=UTC)
 WEEK = timedelta(days=7)
@@ -37,36 +48,7 @@ def import_settings(twitch_settings):
     return twitch_settings
 
 
-@pytest.fixture
-def sleeps() -> list[float]:
-    return []
-
-
-@pytest.fixture
-def client(sleeps) -> TwitchClient:
-    """A Twitch client that records its waits instead of sleeping."""
-    return TwitchClient(sleep=sleeps.append)
-
-
-def z(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def serve(mock, page: dict | None = None, *, start=SINCE, end=UNTIL, after: str | None = None, status: int = 200):
-    """Answer the Helix /clips query for exactly this window and cursor."""
-    params = {"broadcaster_id": BROADCASTER_ID, "started_at": z(start), "ended_at": z(end), "first": "100"}
-    if after:
-        params["after"] = after
-    mock.get(CLIPS_URL, match=[matchers.query_param_matcher(params)], json=page or {}, status=status)
-
-
-def clip_requests(mock) -> list[dict[str, str]]:
-    """The query parameters of every Helix /clips request, in order."""
-    return [
-        dict(parse_qsl(urlsplit(call.request.url).query))
-        for call in mock.calls
-        if urlsplit(call.request.url).path == urlsplit(CLIPS_URL).path
-    ]
+serve = partial(serve_clips, start=SINCE, end=UNTIL)  # the window of `new_import()`
 
 
 def windows_requested(mock) -> list[tuple[str, str]]:
@@ -168,7 +150,7 @@ def test_a_finished_import_does_not_block_the_next_one(streamer):
 
 @pytest.mark.django_db
 def test_another_users_active_import_does_not_block_mine(streamer, stranger):
-    TwitchAccount.objects.create(user=stranger, twitch_user_id="654321", login="strangerplays")
+    link_twitch(stranger, twitch_user_id="654321", login="strangerplays")
     clip_import_start(user=stranger)
 
     clip_import_start(user=streamer)
@@ -206,13 +188,13 @@ def test_an_import_the_caller_runs_itself_defers_no_job(streamer):
 
 
 @pytest.mark.django_db
-def test_it_pages_through_a_window_with_the_after_cursor(streamer, twitch, client):
+def test_it_pages_through_a_window_with_the_after_cursor(streamer, twitch, twitch_client):
     serve(twitch, helix_page([helix_clip("A-1"), helix_clip("A-2")], cursor="cursor-1"))
     serve(twitch, helix_page([helix_clip("A-3")], cursor="cursor-2"), after="cursor-1")
     serve(twitch, helix_page([helix_clip("A-4")]), after="cursor-2")
     clip_import = new_import(streamer)
 
-    result = run(clip_import, client)
+    result = run(clip_import, twitch_client)
 
     assert [query.get("after") for query in clip_requests(twitch)] == [None, "cursor-1", "cursor-2"]
     assert {query["first"] for query in clip_requests(twitch)} == {"100"}
@@ -228,35 +210,43 @@ def test_it_pages_through_a_window_with_the_after_cursor(streamer, twitch, clien
 
 
 @pytest.mark.django_db
-def test_it_stores_what_helix_says_about_each_clip(streamer, twitch, client):
-    created_at = datetime(2026, 1, 6, 20, 15, tzinfo=UTC)
-    serve(twitch, helix_page([helix_clip("Funny-1", created_at=created_at, views=42, title="What a play")]))
+def test_it_stores_what_helix_says_about_each_clip(streamer, twitch, twitch_client):
+    page = load_fixture("twitch/clips.json")
+    serve(twitch, page)
 
-    run(new_import(streamer), client)
+    run(new_import(streamer), twitch_client)
 
-    clip = Clip.objects.get(owner=streamer, twitch_clip_id="Funny-1")
-    assert clip.source == Clip.Source.TWITCH
-    assert clip.title == "What a play"
-    assert clip.view_count == 42
-    assert clip.clip_created_at == created_at
-    assert clip.broadcaster_id == BROADCASTER_ID
-    assert clip.url == "https://clips.twitch.tv/Funny-1"
-    assert clip.duration == pytest.approx(29.9)
+    for helix in page["data"]:
+        clip = Clip.objects.get(owner=streamer, twitch_clip_id=helix["id"])
+        assert clip.source == Clip.Source.TWITCH
+        assert (clip.url, clip.embed_url, clip.thumbnail_url) == (
+            helix["url"],
+            helix["embed_url"],
+            helix["thumbnail_url"],
+        )
+        assert (clip.broadcaster_id, clip.broadcaster_name) == (BROADCASTER_ID, "OwnerStreams")
+        assert (clip.creator_id, clip.creator_name) == (helix["creator_id"], helix["creator_name"])
+        assert (clip.video_id, clip.vod_offset) == (helix["video_id"], helix["vod_offset"])
+        assert (clip.game_id, clip.language, clip.title) == (helix["game_id"], "en", helix["title"])
+        assert clip.view_count == helix["view_count"]
+        assert clip.clip_created_at == datetime.fromisoformat(helix["created_at"])
+        assert clip.duration == pytest.approx(helix["duration"])
+        assert clip.is_featured is helix["is_featured"]
 
 
 @pytest.mark.django_db
-def test_it_walks_the_whole_range_one_window_at_a_time(streamer, twitch, client):
+def test_it_walks_the_whole_range_one_window_at_a_time(streamer, twitch, twitch_client):
     until = SINCE + timedelta(days=20)
     serve(twitch, helix_page([helix_clip("W-1")]), start=SINCE, end=SINCE + WEEK)
     serve(twitch, helix_page([helix_clip("W-2")]), start=SINCE + WEEK, end=SINCE + 2 * WEEK)
     serve(twitch, helix_page([helix_clip("W-3")]), start=SINCE + 2 * WEEK, end=until)
 
-    result = run(new_import(streamer, until=until), client)
+    result = run(new_import(streamer, until=until), twitch_client)
 
     assert windows_requested(twitch) == [
-        (z(SINCE), z(SINCE + WEEK)),
-        (z(SINCE + WEEK), z(SINCE + 2 * WEEK)),
-        (z(SINCE + 2 * WEEK), z(until)),
+        (helix_time(SINCE), helix_time(SINCE + WEEK)),
+        (helix_time(SINCE + WEEK), helix_time(SINCE + 2 * WEEK)),
+        (helix_time(SINCE + 2 * WEEK), helix_time(until)),
     ]
     assert result.status == ClipImport.Status.SUCCEEDED
     assert result.window_start == until
@@ -264,12 +254,12 @@ def test_it_walks_the_whole_range_one_window_at_a_time(streamer, twitch, client)
 
 
 @pytest.mark.django_db
-def test_an_empty_window_moves_on_to_the_next(streamer, twitch, client):
+def test_an_empty_window_moves_on_to_the_next(streamer, twitch, twitch_client):
     until = SINCE + 2 * WEEK
     serve(twitch, helix_page([]), start=SINCE, end=SINCE + WEEK)
     serve(twitch, helix_page([helix_clip("Late-1")]), start=SINCE + WEEK, end=until)
 
-    result = run(new_import(streamer, until=until), client)
+    result = run(new_import(streamer, until=until), twitch_client)
 
     assert result.status == ClipImport.Status.SUCCEEDED
     assert result.clips_created == 1
@@ -309,11 +299,15 @@ def busy_week(twitch):
 
 
 @pytest.mark.django_db
-def test_it_splits_a_window_that_hits_the_result_cap(streamer, twitch, client, busy_week):
-    result = run(new_import(streamer), client)
+def test_it_splits_a_window_that_hits_the_result_cap(streamer, twitch, twitch_client, busy_week):
+    result = run(new_import(streamer), twitch_client)
 
     half = SINCE + WEEK / 2
-    assert windows_requested(twitch) == [(z(SINCE), z(UNTIL)), (z(SINCE), z(half)), (z(half), z(UNTIL))]
+    assert windows_requested(twitch) == [
+        (helix_time(SINCE), helix_time(UNTIL)),
+        (helix_time(SINCE), helix_time(half)),
+        (helix_time(half), helix_time(UNTIL)),
+    ]
     afters = [query.get("after") for query in clip_requests(twitch)]
     assert afters[:10] == [None, *(f"cursor-{offset}" for offset in range(100, 1000, 100))]
     assert afters[10] is None  # the first half is walked from its start
@@ -324,8 +318,8 @@ def test_it_splits_a_window_that_hits_the_result_cap(streamer, twitch, client, b
 
 
 @pytest.mark.django_db
-def test_a_split_window_does_not_count_its_clips_twice(streamer, twitch, client, busy_week):
-    result = run(new_import(streamer), client)
+def test_a_split_window_does_not_count_its_clips_twice(streamer, twitch, twitch_client, busy_week):
+    result = run(new_import(streamer), twitch_client)
 
     assert (result.clips_seen, result.clips_created, result.clips_updated) == (1200, 1200, 0)
 
@@ -334,11 +328,11 @@ def test_a_split_window_does_not_count_its_clips_twice(streamer, twitch, client,
 
 
 @pytest.mark.django_db
-def test_a_clip_repeated_within_a_page_is_stored_once(streamer, twitch, client):
+def test_a_clip_repeated_within_a_page_is_stored_once(streamer, twitch, twitch_client):
     twice = helix_clip("Twice-1")
     serve(twitch, helix_page([twice, helix_clip("Once-1"), dict(twice)]))
 
-    result = run(new_import(streamer), client)
+    result = run(new_import(streamer), twitch_client)
 
     assert result.status == ClipImport.Status.SUCCEEDED
     assert Clip.objects.filter(owner=streamer, twitch_clip_id="Twice-1").count() == 1
@@ -347,11 +341,11 @@ def test_a_clip_repeated_within_a_page_is_stored_once(streamer, twitch, client):
 
 
 @pytest.mark.django_db
-def test_a_clip_repeated_on_a_later_page_is_stored_once(streamer, twitch, client):
+def test_a_clip_repeated_on_a_later_page_is_stored_once(streamer, twitch, twitch_client):
     serve(twitch, helix_page([helix_clip("P-1"), helix_clip("P-2")], cursor="cursor-1"))
     serve(twitch, helix_page([helix_clip("P-2"), helix_clip("P-3")]), after="cursor-1")
 
-    result = run(new_import(streamer), client)
+    result = run(new_import(streamer), twitch_client)
 
     assert Clip.objects.filter(owner=streamer).count() == 3
     assert Clip.objects.filter(owner=streamer, twitch_clip_id="P-2").count() == 1
@@ -359,13 +353,13 @@ def test_a_clip_repeated_on_a_later_page_is_stored_once(streamer, twitch, client
 
 
 @pytest.mark.django_db
-def test_reimporting_updates_views_and_titles_without_duplicating(streamer, twitch, client):
+def test_reimporting_updates_views_and_titles_without_duplicating(streamer, twitch, twitch_client):
     serve(twitch, helix_page([helix_clip("Again-1", views=10, title="Old title"), helix_clip("Again-2")]))
-    run(new_import(streamer), client)
+    run(new_import(streamer), twitch_client)
     twitch.reset()
     serve(twitch, helix_page([helix_clip("Again-1", views=99, title="New title"), helix_clip("Again-2")]))
 
-    second = run(new_import(streamer), client)
+    second = run(new_import(streamer), twitch_client)
 
     assert Clip.objects.filter(owner=streamer).count() == 2
     clip = Clip.objects.get(owner=streamer, twitch_clip_id="Again-1")
@@ -374,11 +368,11 @@ def test_reimporting_updates_views_and_titles_without_duplicating(streamer, twit
 
 
 @pytest.mark.django_db
-def test_reimporting_keeps_what_we_added_to_a_clip(streamer, twitch, client):
+def test_reimporting_keeps_what_we_added_to_a_clip(streamer, twitch, twitch_client):
     known = make_clip(streamer, twitch_clip_id="Kept-1", media_status=Clip.MediaStatus.READY, has_portrait=True)
     serve(twitch, helix_page([helix_clip("Kept-1", views=500)]))
 
-    run(new_import(streamer), client)
+    run(new_import(streamer), twitch_client)
 
     known.refresh_from_db()
     assert known.view_count == 500
@@ -387,12 +381,12 @@ def test_reimporting_keeps_what_we_added_to_a_clip(streamer, twitch, client):
 
 
 @pytest.mark.django_db
-def test_it_counts_clips_seen_created_and_updated(streamer, twitch, client):
+def test_it_counts_clips_seen_created_and_updated(streamer, twitch, twitch_client):
     make_clip(streamer, twitch_clip_id="Known-1")
     serve(twitch, helix_page([helix_clip("Known-1"), helix_clip("New-1")], cursor="cursor-1"))
     serve(twitch, helix_page([helix_clip("New-2")]), after="cursor-1")
 
-    result = run(new_import(streamer), client)
+    result = run(new_import(streamer), twitch_client)
 
     result.refresh_from_db()
     assert (result.clips_seen, result.clips_created, result.clips_updated) == (3, 2, 1)
@@ -400,14 +394,14 @@ def test_it_counts_clips_seen_created_and_updated(streamer, twitch, client):
 
 
 @pytest.mark.django_db
-def test_each_page_is_stored_with_a_single_insert(streamer, twitch, client):
+def test_each_page_is_stored_with_a_single_insert(streamer, twitch, twitch_client):
     serve(twitch, helix_page([helix_clip() for _ in range(5)], cursor="cursor-1"))
     serve(twitch, helix_page([helix_clip() for _ in range(5)], cursor="cursor-2"), after="cursor-1")
     serve(twitch, helix_page([helix_clip() for _ in range(5)]), after="cursor-2")
     clip_import = new_import(streamer)
 
     with CaptureQueriesContext(connection) as queries:
-        run(clip_import, client)
+        run(clip_import, twitch_client)
 
     statements = [query["sql"] for query in queries.captured_queries]
     assert sum(sql.startswith('INSERT INTO "clips_clip"') for sql in statements) == 3
@@ -416,12 +410,12 @@ def test_each_page_is_stored_with_a_single_insert(streamer, twitch, client):
 
 
 @pytest.mark.django_db
-def test_progress_is_reported_after_every_page(streamer, twitch, client):
+def test_progress_is_reported_after_every_page(streamer, twitch, twitch_client):
     serve(twitch, helix_page([helix_clip(), helix_clip()], cursor="cursor-1"))
     serve(twitch, helix_page([helix_clip()]), after="cursor-1")
     reports = []
 
-    run(new_import(streamer), client, on_progress=lambda progress: reports.append(progress.clips_seen))
+    run(new_import(streamer), twitch_client, on_progress=lambda progress: reports.append(progress.clips_seen))
 
     assert reports == [2, 3]
 
@@ -441,8 +435,8 @@ def failing_on_page_3(twitch):
 
 
 @pytest.mark.django_db
-def test_a_failure_mid_import_saves_progress_and_a_clear_error(streamer, failing_on_page_3, client, sleeps):
-    result = run(new_import(streamer), client)
+def test_a_failure_mid_import_saves_progress_and_a_clear_error(streamer, failing_on_page_3, twitch_client, sleeps):
+    result = run(new_import(streamer), twitch_client)
 
     result.refresh_from_db()
     assert result.status == ClipImport.Status.FAILED
@@ -457,16 +451,16 @@ def test_a_failure_mid_import_saves_progress_and_a_clear_error(streamer, failing
 
 
 @pytest.mark.django_db
-def test_a_resumed_import_continues_from_the_saved_cursor(streamer, failing_on_page_3, client):
-    clip_import = run(new_import(streamer), client)
+def test_a_resumed_import_continues_from_the_saved_cursor(streamer, failing_on_page_3, twitch_client):
+    clip_import = run(new_import(streamer), twitch_client)
     requests_before = len(clip_requests(failing_on_page_3))
 
     assert clip_import_resume(clip_import=clip_import, enqueue=False)
-    result = run(clip_import, client)
+    result = run(clip_import, twitch_client)
 
     resumed = clip_requests(failing_on_page_3)[requests_before:]
     assert [query.get("after") for query in resumed] == ["cursor-2"]
-    assert resumed[0]["started_at"] == z(SINCE)
+    assert resumed[0]["started_at"] == helix_time(SINCE)
     assert result.status == ClipImport.Status.SUCCEEDED
     assert result.error == ""
     assert Clip.objects.filter(owner=streamer).count() == 4
@@ -475,8 +469,8 @@ def test_a_resumed_import_continues_from_the_saved_cursor(streamer, failing_on_p
 
 
 @pytest.mark.django_db
-def test_resuming_a_failed_import_defers_its_job_again(streamer, failing_on_page_3, client):
-    clip_import = run(new_import(streamer), client)
+def test_resuming_a_failed_import_defers_its_job_again(streamer, failing_on_page_3, twitch_client):
+    clip_import = run(new_import(streamer), twitch_client)
 
     assert clip_import_resume(clip_import=clip_import)
 
@@ -486,9 +480,9 @@ def test_resuming_a_failed_import_defers_its_job_again(streamer, failing_on_page
 
 
 @pytest.mark.django_db
-def test_only_a_failed_import_can_be_resumed(streamer, twitch, client):
+def test_only_a_failed_import_can_be_resumed(streamer, twitch, twitch_client):
     serve(twitch, helix_page([helix_clip()]))
-    clip_import = run(new_import(streamer), client)
+    clip_import = run(new_import(streamer), twitch_client)
 
     assert not clip_import_resume(clip_import=clip_import)
     clip_import.refresh_from_db()
@@ -497,8 +491,8 @@ def test_only_a_failed_import_can_be_resumed(streamer, twitch, client):
 
 
 @pytest.mark.django_db
-def test_a_failed_import_is_not_resumed_while_another_is_active(streamer, failing_on_page_3, client):
-    failed = run(new_import(streamer), client)
+def test_a_failed_import_is_not_resumed_while_another_is_active(streamer, failing_on_page_3, twitch_client):
+    failed = run(new_import(streamer), twitch_client)
     clip_import_start(user=streamer)
 
     assert not clip_import_resume(clip_import=failed)
@@ -507,23 +501,23 @@ def test_a_failed_import_is_not_resumed_while_another_is_active(streamer, failin
 
 
 @pytest.mark.django_db
-def test_a_finished_import_is_not_run_again(streamer, twitch, client):
+def test_a_finished_import_is_not_run_again(streamer, twitch, twitch_client):
     serve(twitch, helix_page([helix_clip()]))
-    clip_import = run(new_import(streamer), client)
+    clip_import = run(new_import(streamer), twitch_client)
     calls = len(twitch.calls)
 
-    again = run(clip_import, client)
+    again = run(clip_import, twitch_client)
 
     assert again.status == ClipImport.Status.SUCCEEDED
     assert len(twitch.calls) == calls
 
 
 @pytest.mark.django_db
-def test_an_import_fails_clearly_when_the_twitch_account_was_unlinked(streamer, twitch, client):
+def test_an_import_fails_clearly_when_the_twitch_account_was_unlinked(streamer, twitch, twitch_client):
     clip_import = new_import(streamer)
     TwitchAccount.objects.filter(user=streamer).delete()
 
-    result = run(clip_import, client)
+    result = run(clip_import, twitch_client)
 
     assert result.status == ClipImport.Status.FAILED
     assert "unlinked" in result.error
@@ -534,11 +528,11 @@ def test_an_import_fails_clearly_when_the_twitch_account_was_unlinked(streamer, 
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_same_import_never_runs_twice_at_once(streamer, twitch, client):
+def test_the_same_import_never_runs_twice_at_once(streamer, twitch, twitch_client):
     clip_import = new_import(streamer)
 
     with lock_held_elsewhere(f"clip-import:{clip_import.pk}"):
-        result = run(clip_import, client)
+        result = run(clip_import, twitch_client)
 
     assert len(twitch.calls) == 0
     assert result.status == ClipImport.Status.QUEUED
@@ -565,21 +559,21 @@ def test_a_queued_import_runs_to_completion_on_the_worker(streamer, twitch, run_
 
 
 @pytest.mark.django_db
-def test_clips_imported_for_one_user_never_appear_for_another(streamer, stranger, twitch, client):
+def test_clips_imported_for_one_user_never_appear_for_another(streamer, stranger, twitch, twitch_client):
     serve(twitch, helix_page([helix_clip("Mine-1"), helix_clip("Mine-2")]))
 
-    run(new_import(streamer), client)
+    run(new_import(streamer), twitch_client)
 
     assert Clip.objects.filter(owner=streamer).count() == 2
     assert not Clip.objects.filter(owner=stranger).exists()
 
 
 @pytest.mark.django_db
-def test_a_clip_another_user_also_has_is_imported_without_touching_theirs(streamer, stranger, twitch, client):
+def test_a_clip_another_user_also_has_is_imported_without_touching_theirs(streamer, stranger, twitch, twitch_client):
     theirs = make_clip(stranger, twitch_clip_id="Shared-1", title="Stranger's copy", view_count=3)
     serve(twitch, helix_page([helix_clip("Shared-1", title="Owner's copy", views=50)]))
 
-    result = run(new_import(streamer), client)
+    result = run(new_import(streamer), twitch_client)
 
     assert result.clips_created == 1
     mine = Clip.objects.get(owner=streamer, twitch_clip_id="Shared-1")

@@ -1,10 +1,13 @@
-"""Run the same request from several threads at once, as concurrent clients against real PostgreSQL."""
+"""Concurrency against real PostgreSQL: the same request from several threads at once, a lock held elsewhere."""
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 from django.db import connection
+
+from core.locks import advisory_lock
 
 T = TypeVar("T")
 
@@ -36,3 +39,27 @@ def run_concurrently(call: Callable[[], T], *, times: int) -> list[T]:
     if failures:
         raise failures[0]
     return results
+
+
+@contextmanager
+def lock_held_elsewhere(name: str) -> Iterator[None]:
+    """Hold a PostgreSQL advisory lock from another thread (so another connection), as a second worker would."""
+    acquired, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with advisory_lock(name) as got:
+                if got:
+                    acquired.set()
+                    release.wait(timeout=30)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert acquired.wait(timeout=10), "the other connection could not take the lock"
+        yield
+    finally:
+        release.set()
+        thread.join(timeout=10)

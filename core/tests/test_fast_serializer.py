@@ -1,16 +1,21 @@
 """FastReadSerializer must render exactly what DRF's own machinery renders."""
 
+import gc
 import json
+import weakref
 from decimal import Decimal
 
 import pytest
+from django.http import HttpRequest
+from django.test import RequestFactory
 from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
 
-from clips.models import ClipImport
+from clips.models import Clip, ClipImport
 from clips.serializers import ClipImportSerializer, ClipSerializer
 from clips.tests.factories import make_clip
+from core.serializers import FastReadSerializer
 from renders.models import RenderJob, RenderPreset
 from renders.serializers import PresetSerializer, RenderJobSerializer
 
@@ -57,3 +62,74 @@ def test_a_render_job_and_its_preset_render_the_same(owner):
     assert fast["preset"] == "p"
     fast, drf = both_ways(PresetSerializer, preset)
     assert fast == drf
+
+
+# --- Each serialization uses its own serializer ----------------------------------------------------
+
+
+def viewer_serializer_class() -> type[FastReadSerializer]:
+    """A new class each call, so the instance under test is the one that builds the class's plan."""
+
+    class ClipViewerSerializer(FastReadSerializer):
+        viewer = serializers.SerializerMethodField()
+        owner_name = serializers.CharField(source="owner.username")
+
+        class Meta:
+            model = Clip
+            fields = ["id", "title", "viewer", "owner_name", "media_file"]
+            read_only_fields = fields
+
+        def get_viewer(self, clip: Clip) -> str:
+            return self.context["request"].user.username
+
+    return ClipViewerSerializer
+
+
+def request_by(user, *, secure: bool = False) -> HttpRequest:
+    request = RequestFactory().get("/api/clips/", secure=secure)
+    request.user = user
+    return request
+
+
+def test_each_serialization_sees_its_own_request(owner, stranger):
+    serializer_class = viewer_serializer_class()
+    clip = make_clip(owner)
+    first = serializer_class(clip, context={"request": request_by(owner)}).data
+    second = serializer_class(clip, context={"request": request_by(stranger)}).data
+    assert first["viewer"] == "owner"
+    assert second["viewer"] == "stranger"
+    assert first["owner_name"] == second["owner_name"] == "owner"
+
+
+def test_a_field_rendered_by_drf_sees_its_own_request(owner):
+    # DRF's FileField builds absolute URLs from the request in the serializer's context.
+    serializer_class = viewer_serializer_class()
+    clip = make_clip(owner, media_file="clips/a.mp4")
+    plain = serializer_class(clip, context={"request": request_by(owner)}).data
+    secure = serializer_class(clip, context={"request": request_by(owner, secure=True)}).data
+    assert plain["media_file"] == "http://testserver/media/clips/a.mp4"
+    assert secure["media_file"] == "https://testserver/media/clips/a.mp4"
+
+
+def test_a_list_serialization_sees_its_own_request(owner, stranger):
+    serializer_class = viewer_serializer_class()
+    clips = [make_clip(owner), make_clip(owner)]
+    rows = serializer_class(clips, many=True, context={"request": request_by(owner)}).data
+    assert [row["viewer"] for row in rows] == ["owner", "owner"]
+    rows = serializer_class(clips, many=True, context={"request": request_by(stranger)}).data
+    assert [row["viewer"] for row in rows] == ["stranger", "stranger"]
+
+
+def test_the_first_serializer_and_its_request_are_freed_after_use(owner, stranger):
+    serializer_class = viewer_serializer_class()
+    clip = make_clip(owner)
+    request = request_by(owner)
+    serializer = serializer_class(clip, context={"request": request})
+    assert serializer.data["viewer"] == "owner"
+    freed_serializer, freed_request = weakref.ref(serializer), weakref.ref(request)
+    del serializer, request
+    gc.collect()
+    assert freed_serializer() is None
+    assert freed_request() is None
+    # The class's plan outlives them and still serves later requests.
+    assert serializer_class(clip, context={"request": request_by(stranger)}).data["viewer"] == "stranger"

@@ -8,6 +8,7 @@ import logging
 import re
 import threading
 from dataclasses import dataclass
+from time import monotonic
 
 import jwt
 import requests
@@ -40,6 +41,7 @@ class VerifierConfig:
     jwks_timeout_seconds: float
     jwks_cache_seconds: int
     jwks_refresh_cooldown_seconds: int
+    jwks_failure_cooldown_seconds: float
 
     @classmethod
     def from_settings(cls) -> "VerifierConfig":
@@ -52,11 +54,18 @@ class VerifierConfig:
             jwks_timeout_seconds=settings.CLERK_JWKS_TIMEOUT_SECONDS,
             jwks_cache_seconds=settings.CLERK_JWKS_CACHE_SECONDS,
             jwks_refresh_cooldown_seconds=settings.CLERK_JWKS_REFRESH_COOLDOWN_SECONDS,
+            jwks_failure_cooldown_seconds=settings.CLERK_JWKS_FAILURE_COOLDOWN_SECONDS,
         )
 
 
 class _JwksClient(jwt.PyJWKClient):
-    """PyJWKClient over `requests`, serving the last good key set while the JWKS endpoint is down."""
+    """PyJWKClient over `requests` that never lets a Clerk outage queue requests behind each other.
+
+    One fetch at a time per process; callers that waited for it use its outcome. While the
+    endpoint is down the last good key set keeps serving; with nothing cached, a failed fetch
+    makes every caller fail at once for `failure_cooldown` seconds instead of each waiting
+    out its own timeout.
+    """
 
     def __init__(self, config: VerifierConfig):
         super().__init__(
@@ -65,25 +74,63 @@ class _JwksClient(jwt.PyJWKClient):
             timeout=config.jwks_timeout_seconds,
             cooldown_duration=config.jwks_refresh_cooldown_seconds,
         )
-        self._last_good: dict | None = None
+        self.failure_cooldown = config.jwks_failure_cooldown_seconds
         self.last_fetch_failed = False
+        self._last_good: jwt.PyJWKSet | None = None
+        self._unavailable_until = 0.0
+        self._fetch_lock = threading.Lock()
 
-    def fetch_data(self) -> dict:
+    def get_signing_key(self, kid: str) -> jwt.PyJWK:
+        # A valid cached key never waits behind a fetch (a refresh for an unknown kid may hang).
+        cached = self._cached_key(kid)
+        if cached is not None:
+            return cached
+        with self._fetch_lock:
+            self._refuse_while_cooling_down()
+            try:
+                return super().get_signing_key(kid)
+            except jwt.PyJWKClientError as exc:
+                if self.last_fetch_failed:
+                    raise SigningKeysUnavailable("Clerk JWKS unreachable and the key is not cached.") from exc
+                raise
+
+    def fetch_data(self) -> jwt.PyJWKSet:
         try:
-            response = requests.get(self.uri, timeout=self.timeout, allow_redirects=False)
-            response.raise_for_status()
-            data = self._as_jwk_set_payload(response.json())
-        except (requests.RequestException, ValueError, jwt.PyJWKClientError) as exc:
-            self.last_fetch_failed = True
-            if self._last_good is None:
-                raise SigningKeysUnavailable(f"Clerk JWKS unreachable: {type(exc).__name__}") from exc
-            logger.warning("Clerk JWKS unreachable (%s); using the cached keys", type(exc).__name__)
-            return self._last_good
-        self._last_good = data
+            key_set = self._download()
+        except (requests.RequestException, ValueError, jwt.PyJWKClientError, jwt.PyJWKSetError) as exc:
+            return self._fall_back(exc)
+        self._last_good = key_set
         self.last_fetch_failed = False
+        self._unavailable_until = 0.0
         if self.jwk_set_cache is not None:
-            self.jwk_set_cache.put(data)
-        return data
+            self.jwk_set_cache.put(key_set)
+        return key_set
+
+    def _download(self) -> jwt.PyJWKSet:
+        response = requests.get(self.uri, timeout=self.timeout, allow_redirects=False)
+        response.raise_for_status()
+        key_set = jwt.PyJWKSet.from_dict(self._as_jwk_set_payload(response.json()))
+        # An answer with no signing key is an outage too: it must not replace the keys we have.
+        self._get_signing_keys_from_jwk_set(key_set)
+        return key_set
+
+    def _fall_back(self, exc: Exception) -> jwt.PyJWKSet:
+        self.last_fetch_failed = True
+        if self._last_good is None:
+            self._unavailable_until = monotonic() + self.failure_cooldown
+            raise SigningKeysUnavailable(f"Clerk JWKS unreachable: {type(exc).__name__}") from exc
+        logger.warning("Clerk JWKS unreachable (%s); using the cached keys", type(exc).__name__)
+        return self._last_good
+
+    def _cached_key(self, kid: str) -> jwt.PyJWK | None:
+        key_set = self.jwk_set_cache.get() if self.jwk_set_cache is not None else None
+        if key_set is None:
+            return None
+        return self.match_kid(self._get_signing_keys_from_jwk_set(key_set), kid)
+
+    def _refuse_while_cooling_down(self) -> None:
+        if monotonic() < self._unavailable_until:
+            raise SigningKeysUnavailable("Clerk JWKS unreachable: waiting out the failure cooldown.")
 
 
 class SessionTokenVerifier:
@@ -132,8 +179,6 @@ class SessionTokenVerifier:
         try:
             return self._jwks.get_signing_key(kid)
         except jwt.PyJWKClientError as exc:
-            if self._jwks.last_fetch_failed:
-                raise SigningKeysUnavailable("Clerk JWKS unreachable and the key is not cached.") from exc
             raise InvalidSessionToken("The token's signing key is unknown.") from exc
         except jwt.PyJWTError as exc:
             raise SigningKeysUnavailable("Clerk JWKS holds no usable key.") from exc

@@ -3,6 +3,11 @@
 One client per process, configured in `IntegrationsConfig.ready()`. Without
 POSTHOG_PROJECT_API_KEY it is disabled and makes no network call at all; flags then
 come from FEATURE_FLAG_DEFAULTS.
+
+Nothing on a request or a job waits on PostHog: `capture` only queues the event for the
+SDK's background thread, local flag evaluation uses definitions loaded in the background,
+and remote evaluation gives up after POSTHOG_FLAGS_TIMEOUT_SECONDS without retrying. The
+only other wait is the flush as the process exits, bounded by FLUSH_TIMEOUT_SECONDS.
 """
 
 import logging
@@ -17,6 +22,10 @@ from posthog import Posthog
 from core.shutdown import register_shutdown_hook
 
 logger = logging.getLogger(__name__)
+
+# While PostHog is down events pile up in the SDK's queue: past this many, new ones are dropped
+# (and logged) rather than growing the process's memory without limit.
+MAX_QUEUED_EVENTS = 10_000
 
 _client: Posthog | None = None
 _definitions_loader: threading.Thread | None = None
@@ -35,6 +44,7 @@ def configure() -> Posthog:
         sync_mode=settings.POSTHOG_SYNC_MODE,
         secret_key=settings.POSTHOG_SECRET_KEY or None,
         timeout=settings.POSTHOG_TIMEOUT_SECONDS,
+        max_queue_size=MAX_QUEUED_EVENTS,
         feature_flags_request_timeout_seconds=settings.POSTHOG_FLAGS_TIMEOUT_SECONDS,
         feature_flags_request_max_retries=0,
         max_retries=2,
@@ -74,7 +84,10 @@ FLUSH_TIMEOUT_SECONDS = 2.0
 
 
 def flush() -> None:
-    """Send what is buffered, waiting at most FLUSH_TIMEOUT_SECONDS (PostHog may be down)."""
+    """Send what is buffered, waiting at most FLUSH_TIMEOUT_SECONDS (PostHog may be down).
+
+    A shutdown hook, run as the process exits: never per request or per job.
+    """
     if _client is not None and is_enabled():
         _safely(_client.flush, timeout_seconds=FLUSH_TIMEOUT_SECONDS)
 

@@ -14,14 +14,17 @@ from procrastinate.contrib.django import app as queue_app
 from responses import matchers
 
 from core import shutdown
-from core.queue import flush_after_job
 from integrations import posthog
+from integrations.tests.fakes import (
+    POSTHOG_BATCH_URL,
+    POSTHOG_FLAGS_URL,
+    POSTHOG_HOST,
+    POSTHOG_PROJECT_KEY,
+    flags_answer,
+    remote_flag,
+)
 
-POSTHOG_HOST = "https://posthog.creatorsync.test"  # the fake host of the root `posthog_enabled` fixture
-PROJECT_KEY = "phc_test_project_key"
 SECRET_KEY = "phs_test_secret_key"
-BATCH_URL = f"{POSTHOG_HOST}/batch/"
-FLAGS_URL = f"{POSTHOG_HOST}/flags/?v=4"
 DEFINITIONS_URL = f"{POSTHOG_HOST}/flags/definitions"
 GUNICORN_CONF = Path(__file__).resolve().parents[2] / "gunicorn.conf.py"
 CLERK_ID = "user_2analytics"
@@ -63,29 +66,26 @@ def hook_calls():
 
 
 @pytest.fixture
-def posthog_disabled(settings, mocked_http):
-    """PostHog without a project key: every outbound request would fail on the empty mock."""
-    settings.POSTHOG_PROJECT_API_KEY = ""
-    settings.POSTHOG_HOST = POSTHOG_HOST
-    posthog.configure()
+def posthog_disabled(configure_posthog, mocked_http):
+    """PostHog without a project key, but otherwise able to send: synchronously, to a host that answers.
+
+    Whatever the client sent would be in `mocked_http.calls` when the call returns, so "nothing was
+    sent" can be observed; an enabled client does send this way (see `posthog_enabled`).
+    """
+    mocked_http.post(POSTHOG_FLAGS_URL, json=flags_answer(remote_flag("beta-split")))
+    configure_posthog("", sync_mode=True)
     return mocked_http
 
 
 @pytest.fixture
-def posthog_buffered(settings, mocked_http):
+def posthog_buffered(configure_posthog, mocked_http):
     """PostHog as in production: events wait in the SDK's background queue until a flush."""
-    settings.POSTHOG_PROJECT_API_KEY = PROJECT_KEY
-    settings.POSTHOG_HOST = POSTHOG_HOST
-    settings.POSTHOG_SYNC_MODE = False
-    mocked_http.post(BATCH_URL, json={"status": 1})
-    posthog.configure()
-    yield mocked_http
-    settings.POSTHOG_PROJECT_API_KEY = ""
-    posthog.configure()
+    configure_posthog(sync_mode=False)
+    return mocked_http
 
 
 def batch_calls(mock) -> list:
-    return [call for call in mock.calls if call.request.url == BATCH_URL]
+    return [call for call in mock.calls if call.request.url == POSTHOG_BATCH_URL]
 
 
 def flags_calls(mock) -> list:
@@ -95,21 +95,6 @@ def flags_calls(mock) -> list:
 def sent_events(mock) -> list[dict]:
     batches = [json.loads(call.request.body) for call in batch_calls(mock)]
     return [event for batch in batches for event in batch["batch"] if not event["event"].startswith("$")]
-
-
-def remote_flag(key: str, *, enabled: bool = True, variant: str | None = None, payload=None) -> dict:
-    """One record of a /flags?v=4 answer; PostHog sends payloads as JSON text."""
-    return {
-        "key": key,
-        "enabled": enabled,
-        "variant": variant,
-        "reason": {"code": "condition_match", "description": "Matched condition set 1", "condition_index": 0},
-        "metadata": {"id": 7, "version": 3, "payload": json.dumps(payload) if payload is not None else None},
-    }
-
-
-def flags_answer(*records: dict) -> dict:
-    return {"flags": {record["key"]: record for record in records}, "errorsWhileComputingFlags": False}
 
 
 def definition(key: str, *, rollout: int = 100, payload=None) -> dict:
@@ -152,8 +137,18 @@ def test_without_a_project_key_capture_set_person_and_flush_make_no_http_call(po
     posthog.capture("clips imported", distinct_id=CLERK_ID, properties={"clips_created": 3})
     posthog.set_person(distinct_id=CLERK_ID, properties={"plan": "pro"})
     posthog.flush()
+    posthog.client().flush()  # the SDK's own queue too, had anything reached it
 
     assert list(posthog_disabled.calls) == []
+
+
+def test_the_same_calls_with_a_project_key_are_sent_at_once(posthog_enabled, mocked_http):
+    # The control of the test above: in sync mode an enabled client sends before capture returns.
+    posthog.capture("clips imported", distinct_id=CLERK_ID, properties={"clips_created": 3})
+    posthog.set_person(distinct_id=CLERK_ID, properties={"plan": "pro"})
+
+    sent = [event["event"] for call in batch_calls(mocked_http) for event in json.loads(call.request.body)["batch"]]
+    assert sent == ["clips imported", "$set"]
 
 
 def test_without_a_project_key_flag_evaluation_makes_no_http_call(posthog_disabled, settings):
@@ -182,7 +177,7 @@ def test_capture_posts_to_the_configured_host_with_the_project_key(posthog_enabl
     posthog.capture("render requested", distinct_id=CLERK_ID)
 
     [call] = batch_calls(mocked_http)
-    assert json.loads(call.request.body)["api_key"] == PROJECT_KEY
+    assert json.loads(call.request.body)["api_key"] == POSTHOG_PROJECT_KEY
 
 
 def test_capture_without_properties_sends_the_event_with_none_of_ours(posthog_enabled):
@@ -211,7 +206,7 @@ def test_capture_without_a_distinct_id_sends_nothing(posthog_enabled, mocked_htt
     ids=["http-500", "connection-error", "timeout"],
 )
 def test_a_posthog_failure_is_logged_and_swallowed(posthog_enabled, mocked_http, caplog, outage):
-    mocked_http.replace("POST", BATCH_URL, **outage)
+    mocked_http.replace("POST", POSTHOG_BATCH_URL, **outage)
 
     with caplog.at_level(logging.WARNING):
         result = posthog.capture("render requested", distinct_id=CLERK_ID, properties={"preset": "vertical"})
@@ -223,7 +218,7 @@ def test_a_posthog_failure_is_logged_and_swallowed(posthog_enabled, mocked_http,
 
 
 def test_a_failing_flush_is_swallowed(posthog_buffered):
-    posthog_buffered.replace("POST", BATCH_URL, body=requests.ConnectionError("PostHog is down"))
+    posthog_buffered.replace("POST", POSTHOG_BATCH_URL, body=requests.ConnectionError("PostHog is down"))
     posthog.capture("render requested", distinct_id=CLERK_ID)
 
     posthog.flush()  # does not raise
@@ -307,21 +302,18 @@ def test_gunicorn_worker_exit_delivers_buffered_events(posthog_buffered):
     assert [event["event"] for event in sent_events(posthog_buffered)] == ["render failed"]
 
 
-def test_the_queue_worker_runs_flush_after_job_as_middleware():
-    assert flush_after_job in queue_app.worker_defaults["worker_middleware"]
-    assert queue_app.worker_defaults["worker_middleware"].count(flush_after_job) == 1
-
-
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("task", [succeeding_job, failing_job], ids=["succeeded", "failed"])
-def test_the_queue_worker_runs_the_shutdown_hooks_after_each_job(run_queued_jobs, hook_calls, task):
+def test_the_queue_worker_does_not_run_the_shutdown_hooks_after_each_job(run_queued_jobs, hook_calls, task):
+    # Events leave from the SDK's background thread; the hooks run once, at process exit
+    # (see test_posthog_outage.py).
     with transaction.atomic():
         task.defer()
         task.defer()
 
     run_queued_jobs(queues=[TEST_QUEUE])
 
-    assert len(hook_calls) == 2
+    assert hook_calls == []
 
 
 # --- Flags: defaults ------------------------------------------------------------------------------
@@ -385,7 +377,7 @@ def test_remote_evaluation_asks_the_flags_endpoint_for_the_user_and_the_wanted_k
     posthog_enabled, mocked_http, settings
 ):
     settings.FEATURE_FLAG_DEFAULTS = {"render-limits": False}
-    mocked_http.post(FLAGS_URL, json=flags_answer(remote_flag("beta-split")))
+    mocked_http.post(POSTHOG_FLAGS_URL, json=flags_answer(remote_flag("beta-split")))
 
     posthog.evaluate_flags(distinct_id=CLERK_ID, keys=["beta-split"])
 
@@ -393,12 +385,12 @@ def test_remote_evaluation_asks_the_flags_endpoint_for_the_user_and_the_wanted_k
     body = json.loads(call.request.body)
     assert body["distinct_id"] == CLERK_ID
     assert sorted(body["flag_keys_to_evaluate"]) == ["beta-split", "render-limits"]
-    assert body["api_key"] == PROJECT_KEY
+    assert body["api_key"] == POSTHOG_PROJECT_KEY
 
 
 def test_remote_evaluation_reads_enabled_variants_and_json_payloads(posthog_enabled, mocked_http):
     mocked_http.post(
-        FLAGS_URL,
+        POSTHOG_FLAGS_URL,
         json=flags_answer(
             remote_flag("render-limits", payload=LIMITS),
             remote_flag("editor", variant="compact"),
@@ -422,7 +414,7 @@ def test_remote_evaluation_reads_typed_records(posthog_enabled, mocked_http):
         "editor": {"key": "editor", "value": "compact", "metadata": {"id": 2}},
         "beta-split": {"key": "beta-split", "value": False, "metadata": {"id": 3}},
     }
-    mocked_http.post(FLAGS_URL, json={"flags": typed})
+    mocked_http.post(POSTHOG_FLAGS_URL, json={"flags": typed})
 
     flags = posthog.evaluate_flags(distinct_id=CLERK_ID, keys=list(typed))
 
@@ -437,7 +429,7 @@ def test_a_flag_posthog_failed_to_compute_keeps_its_default(posthog_enabled, moc
     settings.FEATURE_FLAG_DEFAULTS = {"render-limits": {"enabled": True, "payload": LIMITS}}
     failed = {**remote_flag("render-limits", enabled=False), "failed": True}
     mocked_http.post(
-        FLAGS_URL, json={**flags_answer(failed, remote_flag("beta-split")), "errorsWhileComputingFlags": True}
+        POSTHOG_FLAGS_URL, json={**flags_answer(failed, remote_flag("beta-split")), "errorsWhileComputingFlags": True}
     )
 
     flags = posthog.evaluate_flags(distinct_id=CLERK_ID, keys=["beta-split"])
@@ -449,7 +441,7 @@ def test_a_flag_posthog_failed_to_compute_keeps_its_default(posthog_enabled, moc
 def test_posthogs_answer_overrides_the_default(posthog_enabled, mocked_http, settings):
     settings.FEATURE_FLAG_DEFAULTS = {"beta-split": True, "render-limits": {"enabled": True, "payload": {"x": 1}}}
     mocked_http.post(
-        FLAGS_URL,
+        POSTHOG_FLAGS_URL,
         json=flags_answer(remote_flag("beta-split", enabled=False), remote_flag("render-limits", payload=LIMITS)),
     )
 
@@ -461,7 +453,7 @@ def test_posthogs_answer_overrides_the_default(posthog_enabled, mocked_http, set
 
 def test_a_flag_posthog_does_not_know_keeps_its_default(posthog_enabled, mocked_http, settings):
     settings.FEATURE_FLAG_DEFAULTS = {"beta-split": True}
-    mocked_http.post(FLAGS_URL, json=flags_answer(remote_flag("render-limits", payload=LIMITS)))
+    mocked_http.post(POSTHOG_FLAGS_URL, json=flags_answer(remote_flag("render-limits", payload=LIMITS)))
 
     flags = posthog.evaluate_flags(distinct_id=CLERK_ID, keys=["render-limits", "never-created"])
 
@@ -482,7 +474,7 @@ def test_a_flag_posthog_does_not_know_keeps_its_default(posthog_enabled, mocked_
 )
 def test_flags_fall_back_to_the_defaults_when_posthog_fails(posthog_enabled, mocked_http, settings, outage):
     settings.FEATURE_FLAG_DEFAULTS = {"beta-split": True, "render-limits": {"enabled": True, "payload": LIMITS}}
-    mocked_http.post(FLAGS_URL, **outage)
+    mocked_http.post(POSTHOG_FLAGS_URL, **outage)
 
     started = time.monotonic()
     flags = posthog.evaluate_flags(distinct_id=CLERK_ID, keys=["render-limits", "other"])
@@ -506,12 +498,12 @@ def test_remote_flag_requests_use_the_short_flags_timeout(posthog_enabled, setti
 
 def test_each_user_gets_posthogs_answer_for_them(posthog_enabled, mocked_http):
     mocked_http.post(
-        FLAGS_URL,
+        POSTHOG_FLAGS_URL,
         match=[matchers.json_params_matcher({"distinct_id": CLERK_ID}, strict_match=False)],
         json=flags_answer(remote_flag("beta-split")),
     )
     mocked_http.post(
-        FLAGS_URL,
+        POSTHOG_FLAGS_URL,
         match=[matchers.json_params_matcher({"distinct_id": "user_2other"}, strict_match=False)],
         json=flags_answer(remote_flag("beta-split", enabled=False)),
     )
@@ -531,7 +523,7 @@ def local_flags(posthog_enabled, mocked_http, settings):
     def serve(*flags: dict, **response):
         mocked_http.get(
             DEFINITIONS_URL,
-            match=[matchers.query_param_matcher({"token": PROJECT_KEY, "send_cohorts": ""})],
+            match=[matchers.query_param_matcher({"token": POSTHOG_PROJECT_KEY, "send_cohorts": ""})],
             **(response or {"json": definitions(*flags)}),
         )
         posthog.configure()

@@ -11,67 +11,46 @@ from procrastinate.contrib.django import app as queue_app
 from responses import matchers
 
 from integrations.models import ServiceToken
+from integrations.tests.fakes import (
+    BROADCASTER_ID,
+    CLIPS_URL,
+    DOWNLOADS_URL,
+    TWITCH_API_URL,
+    TWITCH_CLIENT_ID,
+    TWITCH_CLIENT_SECRET,
+    TWITCH_TOKEN_URL,
+    TWITCH_VALIDATE_URL,
+    USERS_URL,
+    app_token_answer,
+    helix_downloads,
+    helix_users,
+)
 from integrations.twitch import ClipPage, TwitchClient, TwitchError
 from integrations.twitch.client import APP_TOKEN_SERVICE
 
 pytestmark = pytest.mark.django_db
 
-API_URL = "https://api.twitch.test/helix"
-AUTH_URL = "https://id.twitch.test/oauth2"
-TOKEN_URL = f"{AUTH_URL}/token"
-VALIDATE_URL = f"{AUTH_URL}/validate"
-CLIPS_URL = f"{API_URL}/clips"
-USERS_URL = f"{API_URL}/users"
-DOWNLOADS_URL = f"{API_URL}/clips/downloads"
-CLIENT_ID = "twitch-client-id"
-CLIENT_SECRET = "twitch-client-secret"
-BROADCASTER_ID = "123456"
 SINCE = datetime(2026, 10, 1, tzinfo=UTC)
 UNTIL = datetime(2026, 10, 8, tzinfo=UTC)
 
 
 @pytest.fixture
-def twitch_settings(settings):
-    settings.TWITCH_API_URL = API_URL
-    settings.TWITCH_AUTH_URL = AUTH_URL
-    settings.TWITCH_CLIENT_ID = CLIENT_ID
-    settings.TWITCH_CLIENT_SECRET = CLIENT_SECRET
-    settings.TWITCH_TIMEOUT_SECONDS = 7.5
-    settings.TWITCH_MAX_RATE_LIMIT_WAIT_SECONDS = 30.0
-    return settings
-
-
-@pytest.fixture
-def twitch(twitch_settings, mocked_http):
-    """A fake Twitch whose token endpoint hands out `app-token-1`; tests register the Helix answers."""
-    mocked_http.post(TOKEN_URL, json={"access_token": "app-token-1", "expires_in": 5000000, "token_type": "bearer"})
-    return mocked_http
-
-
-@pytest.fixture
-def sleeps() -> list[float]:
-    return []
-
-
-@pytest.fixture
-def client(sleeps) -> TwitchClient:
-    return TwitchClient(sleep=sleeps.append)
+def twitch_settings(twitch_settings):
+    twitch_settings.TWITCH_TIMEOUT_SECONDS = 7.5
+    twitch_settings.TWITCH_MAX_RATE_LIMIT_WAIT_SECONDS = 30.0
+    return twitch_settings
 
 
 def token_requests(mock) -> list:
-    return [call for call in mock.calls if call.request.url == TOKEN_URL]
+    return [call for call in mock.calls if call.request.url == TWITCH_TOKEN_URL]
 
 
 def helix_requests(mock) -> list:
-    return [call for call in mock.calls if call.request.url.startswith(API_URL)]
+    return [call for call in mock.calls if call.request.url.startswith(TWITCH_API_URL)]
 
 
 def bearer(token: str):
     return matchers.header_matcher({"Authorization": f"Bearer {token}"})
-
-
-def users_body(login: str = "ownerstreams") -> dict:
-    return {"data": [{"id": BROADCASTER_ID, "login": login, "display_name": "OwnerStreams"}]}
 
 
 def cache_app_token(token: str, *, expires_in: timedelta = timedelta(days=30)) -> ServiceToken:
@@ -83,26 +62,30 @@ def cache_app_token(token: str, *, expires_in: timedelta = timedelta(days=30)) -
 # --- App token ------------------------------------------------------------------------------
 
 
-def test_it_obtains_the_app_token_with_client_credentials(twitch_settings, mocked_http, client):
+def test_it_obtains_the_app_token_with_client_credentials(twitch_settings, mocked_http, twitch_client):
     mocked_http.post(
-        TOKEN_URL,
+        TWITCH_TOKEN_URL,
         match=[
             matchers.urlencoded_params_matcher(
-                {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "grant_type": "client_credentials"}
+                {
+                    "client_id": TWITCH_CLIENT_ID,
+                    "client_secret": TWITCH_CLIENT_SECRET,
+                    "grant_type": "client_credentials",
+                }
             )
         ],
-        json={"access_token": "app-token-1", "expires_in": 5000000, "token_type": "bearer"},
+        json=app_token_answer(),
     )
-    mocked_http.get(USERS_URL, match=[bearer("app-token-1")], json=users_body())
+    mocked_http.get(USERS_URL, match=[bearer("app-token-1")], json=helix_users())
 
-    assert client.get_users(logins=["ownerstreams"])[0]["login"] == "ownerstreams"
+    assert twitch_client.get_users(logins=["ownerstreams"])[0]["login"] == "ownerstreams"
     assert len(token_requests(mocked_http)) == 1
 
 
-def test_it_caches_the_app_token_in_the_database_until_shortly_before_it_expires(twitch, client):
-    twitch.get(USERS_URL, json=users_body())
+def test_it_caches_the_app_token_in_the_database_until_shortly_before_it_expires(twitch, twitch_client):
+    twitch.get(USERS_URL, json=helix_users())
 
-    client.get_users(logins=["ownerstreams"])
+    twitch_client.get_users(logins=["ownerstreams"])
 
     token = ServiceToken.objects.get(service=APP_TOKEN_SERVICE)
     assert token.access_token == "app-token-1"
@@ -110,18 +93,18 @@ def test_it_caches_the_app_token_in_the_database_until_shortly_before_it_expires
     assert abs(token.expires_at - expected_expiry) < timedelta(minutes=1)
 
 
-def test_a_second_call_reuses_the_cached_app_token(twitch, client):
-    twitch.get(USERS_URL, match=[bearer("app-token-1")], json=users_body())
+def test_a_second_call_reuses_the_cached_app_token(twitch, twitch_client):
+    twitch.get(USERS_URL, match=[bearer("app-token-1")], json=helix_users())
 
-    client.get_users(logins=["ownerstreams"])
-    client.get_users(logins=["ownerstreams"])
+    twitch_client.get_users(logins=["ownerstreams"])
+    twitch_client.get_users(logins=["ownerstreams"])
 
     assert len(token_requests(twitch)) == 1
     assert len(helix_requests(twitch)) == 2
 
 
 def test_a_fresh_client_reuses_the_app_token_another_process_cached(twitch, sleeps):
-    twitch.get(USERS_URL, match=[bearer("app-token-1")], json=users_body())
+    twitch.get(USERS_URL, match=[bearer("app-token-1")], json=helix_users())
     TwitchClient(sleep=sleeps.append).get_users(logins=["ownerstreams"])
 
     TwitchClient(sleep=sleeps.append).get_users(logins=["ownerstreams"])
@@ -129,30 +112,30 @@ def test_a_fresh_client_reuses_the_app_token_another_process_cached(twitch, slee
     assert len(token_requests(twitch)) == 1
 
 
-def test_an_app_token_cached_by_another_process_is_used_without_asking_twitch(twitch, client):
+def test_an_app_token_cached_by_another_process_is_used_without_asking_twitch(twitch, twitch_client):
     cache_app_token("cached-app-token")
-    twitch.get(USERS_URL, match=[bearer("cached-app-token")], json=users_body())
+    twitch.get(USERS_URL, match=[bearer("cached-app-token")], json=helix_users())
 
-    client.get_users(logins=["ownerstreams"])
+    twitch_client.get_users(logins=["ownerstreams"])
 
     assert token_requests(twitch) == []
 
 
-def test_an_expired_cached_app_token_is_replaced(twitch, client):
+def test_an_expired_cached_app_token_is_replaced(twitch, twitch_client):
     cache_app_token("expired-app-token", expires_in=timedelta(minutes=-1))
-    twitch.get(USERS_URL, match=[bearer("app-token-1")], json=users_body())
+    twitch.get(USERS_URL, match=[bearer("app-token-1")], json=helix_users())
 
-    client.get_users(logins=["ownerstreams"])
+    twitch_client.get_users(logins=["ownerstreams"])
 
     assert len(token_requests(twitch)) == 1
     assert ServiceToken.objects.get(service=APP_TOKEN_SERVICE).access_token == "app-token-1"
 
 
-def test_refused_app_credentials_raise_unauthorized(twitch_settings, mocked_http, client):
-    mocked_http.post(TOKEN_URL, status=403, json={"status": 403, "message": "invalid client secret"})
+def test_refused_app_credentials_raise_unauthorized(twitch_settings, mocked_http, twitch_client):
+    mocked_http.post(TWITCH_TOKEN_URL, status=403, json={"status": 403, "message": "invalid twitch_client secret"})
 
     with pytest.raises(TwitchError) as error:
-        client.get_users(logins=["ownerstreams"])
+        twitch_client.get_users(logins=["ownerstreams"])
 
     assert error.value.code == "unauthorized"
     assert helix_requests(mocked_http) == []
@@ -160,22 +143,24 @@ def test_refused_app_credentials_raise_unauthorized(twitch_settings, mocked_http
 
 
 def test_an_unavailable_token_endpoint_is_reported_as_unavailable_not_as_bad_credentials(
-    twitch_settings, mocked_http, client
+    twitch_settings, mocked_http, twitch_client
 ):
-    mocked_http.post(TOKEN_URL, status=503)
+    mocked_http.post(TWITCH_TOKEN_URL, status=503)
 
     with pytest.raises(TwitchError) as error:
-        client.get_users(logins=["ownerstreams"])
+        twitch_client.get_users(logins=["ownerstreams"])
 
     assert error.value.code == "unavailable"
 
 
 @pytest.mark.parametrize("missing", ["TWITCH_CLIENT_ID", "TWITCH_CLIENT_SECRET"])
-def test_an_unconfigured_client_raises_not_configured_without_any_http(twitch_settings, mocked_http, client, missing):
+def test_an_unconfigured_client_raises_not_configured_without_any_http(
+    twitch_settings, mocked_http, twitch_client, missing
+):
     setattr(twitch_settings, missing, "")
 
     with pytest.raises(TwitchError) as error:
-        client.get_clips(broadcaster_id=BROADCASTER_ID, started_at=SINCE, ended_at=UNTIL)
+        twitch_client.get_clips(broadcaster_id=BROADCASTER_ID, started_at=SINCE, ended_at=UNTIL)
 
     assert error.value.code == "not_configured"
     assert len(mocked_http.calls) == 0
@@ -184,30 +169,30 @@ def test_an_unconfigured_client_raises_not_configured_without_any_http(twitch_se
 # --- Helix calls ----------------------------------------------------------------------------
 
 
-def test_helix_calls_carry_the_client_id_and_the_app_token_as_bearer(twitch, client):
+def test_helix_calls_carry_the_client_id_and_the_app_token_as_bearer(twitch, twitch_client):
     twitch.get(
         USERS_URL,
-        match=[matchers.header_matcher({"Client-Id": CLIENT_ID, "Authorization": "Bearer app-token-1"})],
-        json=users_body(),
+        match=[matchers.header_matcher({"Client-Id": TWITCH_CLIENT_ID, "Authorization": "Bearer app-token-1"})],
+        json=helix_users(),
     )
 
-    client.get_users(logins=["ownerstreams"])
+    twitch_client.get_users(logins=["ownerstreams"])
 
     assert len(helix_requests(twitch)) == 1
 
 
-def test_every_call_passes_a_timeout(twitch, client):
-    twitch.get(USERS_URL, json=users_body())
-    twitch.get(VALIDATE_URL, json={"client_id": CLIENT_ID, "expires_in": 4000000})
+def test_every_call_passes_a_timeout(twitch, twitch_client):
+    twitch.get(USERS_URL, json=helix_users())
+    twitch.get(TWITCH_VALIDATE_URL, json={"client_id": TWITCH_CLIENT_ID, "expires_in": 4000000})
 
-    client.get_users(logins=["ownerstreams"])
-    client.validate_app_token()
+    twitch_client.get_users(logins=["ownerstreams"])
+    twitch_client.validate_app_token()
 
     assert len(twitch.calls) == 3  # token, users, validate
     assert [call.request.req_kwargs["timeout"] for call in twitch.calls] == [7.5, 7.5, 7.5]
 
 
-def test_get_clips_asks_for_one_window_of_a_broadcaster_a_hundred_at_a_time(twitch, client):
+def test_get_clips_asks_for_one_window_of_a_broadcaster_a_hundred_at_a_time(twitch, twitch_client):
     twitch.get(
         CLIPS_URL,
         match=[
@@ -223,12 +208,12 @@ def test_get_clips_asks_for_one_window_of_a_broadcaster_a_hundred_at_a_time(twit
         json={"data": [{"id": "Clip-1"}, {"id": "Clip-2"}], "pagination": {"cursor": "cursor-2"}},
     )
 
-    page = client.get_clips(broadcaster_id=BROADCASTER_ID, started_at=SINCE, ended_at=UNTIL)
+    page = twitch_client.get_clips(broadcaster_id=BROADCASTER_ID, started_at=SINCE, ended_at=UNTIL)
 
     assert page == ClipPage(clips=[{"id": "Clip-1"}, {"id": "Clip-2"}], cursor="cursor-2")
 
 
-def test_get_clips_sends_the_cursor_as_after_and_window_bounds_in_utc(twitch, client):
+def test_get_clips_sends_the_cursor_as_after_and_window_bounds_in_utc(twitch, twitch_client):
     paris_summer = timezone(timedelta(hours=2))
     twitch.get(
         CLIPS_URL,
@@ -246,7 +231,7 @@ def test_get_clips_sends_the_cursor_as_after_and_window_bounds_in_utc(twitch, cl
         json={"data": [{"id": "Clip-3"}], "pagination": {}},
     )
 
-    page = client.get_clips(
+    page = twitch_client.get_clips(
         broadcaster_id=BROADCASTER_ID,
         started_at=datetime(2026, 10, 1, tzinfo=paris_summer),
         ended_at=UNTIL,
@@ -256,33 +241,35 @@ def test_get_clips_sends_the_cursor_as_after_and_window_bounds_in_utc(twitch, cl
     assert page == ClipPage(clips=[{"id": "Clip-3"}], cursor=None)
 
 
-def test_get_clips_without_data_is_an_empty_last_page(twitch, client):
+def test_get_clips_without_data_is_an_empty_last_page(twitch, twitch_client):
     twitch.get(CLIPS_URL, json={"data": [], "pagination": {}})
 
-    assert client.get_clips(broadcaster_id=BROADCASTER_ID, started_at=SINCE, ended_at=UNTIL) == ClipPage([], None)
+    assert twitch_client.get_clips(broadcaster_id=BROADCASTER_ID, started_at=SINCE, ended_at=UNTIL) == ClipPage(
+        [], None
+    )
 
 
 # --- 401: a new app token, once ----------------------------------------------------------------
 
 
-def test_a_rejected_app_token_is_replaced_and_the_call_retried_once(twitch, client):
-    twitch.post(TOKEN_URL, json={"access_token": "app-token-2", "expires_in": 5000000})
+def test_a_rejected_app_token_is_replaced_and_the_call_retried_once(twitch, twitch_client):
+    twitch.post(TWITCH_TOKEN_URL, json=app_token_answer("app-token-2"))
     twitch.get(USERS_URL, match=[bearer("app-token-1")], status=401, json={"status": 401, "message": "invalid"})
-    twitch.get(USERS_URL, match=[bearer("app-token-2")], json=users_body())
+    twitch.get(USERS_URL, match=[bearer("app-token-2")], json=helix_users())
 
-    assert client.get_users(logins=["ownerstreams"])[0]["id"] == BROADCASTER_ID
+    assert twitch_client.get_users(logins=["ownerstreams"])[0]["id"] == BROADCASTER_ID
 
     assert len(token_requests(twitch)) == 2
     assert len(helix_requests(twitch)) == 2
     assert ServiceToken.objects.get(service=APP_TOKEN_SERVICE).access_token == "app-token-2"
 
 
-def test_a_second_401_raises_unauthorized(twitch, client):
-    twitch.post(TOKEN_URL, json={"access_token": "app-token-2", "expires_in": 5000000})
+def test_a_second_401_raises_unauthorized(twitch, twitch_client):
+    twitch.post(TWITCH_TOKEN_URL, json=app_token_answer("app-token-2"))
     twitch.get(USERS_URL, status=401, json={"status": 401, "message": "invalid access token"})
 
     with pytest.raises(TwitchError) as error:
-        client.get_users(logins=["ownerstreams"])
+        twitch_client.get_users(logins=["ownerstreams"])
 
     assert error.value.code == "unauthorized"
     assert error.value.status == 401
@@ -293,64 +280,64 @@ def test_a_second_401_raises_unauthorized(twitch, client):
 # --- Rate limits, retries and network errors -----------------------------------------------------
 
 
-def test_a_429_waits_until_the_rate_limit_resets_then_succeeds(twitch, client, sleeps):
+def test_a_429_waits_until_the_rate_limit_resets_then_succeeds(twitch, twitch_client, sleeps):
     reset = int(time.time()) + 10
     twitch.get(USERS_URL, status=429, headers={"Ratelimit-Reset": str(reset), "Ratelimit-Remaining": "0"})
-    twitch.get(USERS_URL, json=users_body())
+    twitch.get(USERS_URL, json=helix_users())
 
-    assert client.get_users(logins=["ownerstreams"])[0]["id"] == BROADCASTER_ID
+    assert twitch_client.get_users(logins=["ownerstreams"])[0]["id"] == BROADCASTER_ID
 
     assert len(sleeps) == 1
     assert sleeps[0] == pytest.approx(10, abs=1.5)
     assert len(helix_requests(twitch)) == 2
 
 
-def test_the_rate_limit_wait_is_bounded_by_the_setting(twitch, client, sleeps):
+def test_the_rate_limit_wait_is_bounded_by_the_setting(twitch, twitch_client, sleeps):
     far_reset = int(time.time()) + 3600
     twitch.get(USERS_URL, status=429, headers={"Ratelimit-Reset": str(far_reset)})
-    twitch.get(USERS_URL, json=users_body())
+    twitch.get(USERS_URL, json=helix_users())
 
-    client.get_users(logins=["ownerstreams"])
+    twitch_client.get_users(logins=["ownerstreams"])
 
     assert sleeps == [30.0]
 
 
-def test_a_rate_limit_reset_in_the_past_retries_at_once(twitch, client, sleeps):
+def test_a_rate_limit_reset_in_the_past_retries_at_once(twitch, twitch_client, sleeps):
     twitch.get(USERS_URL, status=429, headers={"Ratelimit-Reset": str(int(time.time()) - 60)})
-    twitch.get(USERS_URL, json=users_body())
+    twitch.get(USERS_URL, json=helix_users())
 
-    client.get_users(logins=["ownerstreams"])
+    twitch_client.get_users(logins=["ownerstreams"])
 
     assert sleeps == [0.0]
 
 
-def test_a_persistent_429_raises_rate_limited(twitch, client, sleeps):
+def test_a_persistent_429_raises_rate_limited(twitch, twitch_client, sleeps):
     twitch.get(USERS_URL, status=429, headers={"Ratelimit-Reset": str(int(time.time()) + 2)})
 
     with pytest.raises(TwitchError) as error:
-        client.get_users(logins=["ownerstreams"])
+        twitch_client.get_users(logins=["ownerstreams"])
 
     assert error.value.code == "rate_limited"
     assert len(helix_requests(twitch)) == 4
     assert len(sleeps) == 3
 
 
-def test_a_503_is_retried_after_a_short_backoff(twitch, client, sleeps):
+def test_a_503_is_retried_after_a_short_backoff(twitch, twitch_client, sleeps):
     twitch.get(USERS_URL, status=503)
-    twitch.get(USERS_URL, json=users_body())
+    twitch.get(USERS_URL, json=helix_users())
 
-    assert client.get_users(logins=["ownerstreams"])[0]["id"] == BROADCASTER_ID
+    assert twitch_client.get_users(logins=["ownerstreams"])[0]["id"] == BROADCASTER_ID
 
     assert len(helix_requests(twitch)) == 2
     assert len(sleeps) == 1
     assert 0 < sleeps[0] <= 1
 
 
-def test_a_persistent_500_raises_unavailable_after_four_attempts(twitch, client, sleeps):
+def test_a_persistent_500_raises_unavailable_after_four_attempts(twitch, twitch_client, sleeps):
     twitch.get(USERS_URL, status=500)
 
     with pytest.raises(TwitchError) as error:
-        client.get_users(logins=["ownerstreams"])
+        twitch_client.get_users(logins=["ownerstreams"])
 
     assert error.value.code == "unavailable"
     assert error.value.status == 500
@@ -359,31 +346,31 @@ def test_a_persistent_500_raises_unavailable_after_four_attempts(twitch, client,
     assert sleeps == sorted(sleeps)  # backing off, not hammering
 
 
-def test_network_errors_raise_unreachable(twitch, client, sleeps):
+def test_network_errors_raise_unreachable(twitch, twitch_client, sleeps):
     twitch.get(USERS_URL, body=requests.ConnectionError("connection refused"))
 
     with pytest.raises(TwitchError) as error:
-        client.get_users(logins=["ownerstreams"])
+        twitch_client.get_users(logins=["ownerstreams"])
 
     assert error.value.code == "unreachable"
     assert len(helix_requests(twitch)) == 4
     assert len(sleeps) == 3
 
 
-def test_a_network_error_then_success_is_retried(twitch, client, sleeps):
+def test_a_network_error_then_success_is_retried(twitch, twitch_client, sleeps):
     twitch.get(USERS_URL, body=requests.ConnectionError("connection reset"))
-    twitch.get(USERS_URL, json=users_body())
+    twitch.get(USERS_URL, json=helix_users())
 
-    assert client.get_users(logins=["ownerstreams"])[0]["id"] == BROADCASTER_ID
+    assert twitch_client.get_users(logins=["ownerstreams"])[0]["id"] == BROADCASTER_ID
     assert len(sleeps) == 1
 
 
 @pytest.mark.parametrize(("status", "code"), [(400, "bad_request"), (403, "forbidden"), (404, "not_found")])
-def test_client_errors_are_not_retried_and_carry_a_stable_code(twitch, client, sleeps, status, code):
+def test_client_errors_are_not_retried_and_carry_a_stable_code(twitch, twitch_client, sleeps, status, code):
     twitch.get(USERS_URL, status=status, json={"status": status, "message": "nope"})
 
     with pytest.raises(TwitchError) as error:
-        client.get_users(logins=["ownerstreams"])
+        twitch_client.get_users(logins=["ownerstreams"])
 
     assert error.value.code == code
     assert len(helix_requests(twitch)) == 1
@@ -393,36 +380,36 @@ def test_client_errors_are_not_retried_and_carry_a_stable_code(twitch, client, s
 # --- Clip downloads: the streamer's user token ----------------------------------------------------
 
 
-def test_clip_downloads_use_the_user_token_and_never_the_app_token(twitch, client):
+def test_clip_downloads_use_the_user_token_and_never_the_app_token(twitch, twitch_client):
     twitch.get(
         DOWNLOADS_URL,
         match=[
-            matchers.header_matcher({"Authorization": "Bearer user-token", "Client-Id": CLIENT_ID}),
+            matchers.header_matcher({"Authorization": "Bearer user-token", "Client-Id": TWITCH_CLIENT_ID}),
             matchers.query_param_matcher(
                 {"editor_id": BROADCASTER_ID, "broadcaster_id": BROADCASTER_ID, "clip_id": "Clip-1"}
             ),
         ],
-        json={
-            "data": [
-                {"clip_id": "Clip-1", "landscape_download_url": "https://dl.test/1.mp4", "portrait_download_url": None}
-            ]
-        },
+        json=helix_downloads("Clip-1", landscape="https://dl.test/1.mp4"),
     )
 
-    download = client.get_clip_downloads(
+    download = twitch_client.get_clip_downloads(
         user_token="user-token", editor_id=BROADCASTER_ID, broadcaster_id=BROADCASTER_ID, clip_id="Clip-1"
     )
 
-    assert download["landscape_download_url"] == "https://dl.test/1.mp4"
+    assert download == {
+        "clip_id": "Clip-1",
+        "landscape_download_url": "https://dl.test/1.mp4",
+        "portrait_download_url": None,
+    }
     assert token_requests(twitch) == []
     assert not ServiceToken.objects.exists()
 
 
-def test_a_rejected_user_token_is_not_retried_with_an_app_token(twitch, client):
+def test_a_rejected_user_token_is_not_retried_with_an_app_token(twitch, twitch_client):
     twitch.get(DOWNLOADS_URL, status=401, json={"status": 401, "message": "invalid oauth token"})
 
     with pytest.raises(TwitchError) as error:
-        client.get_clip_downloads(
+        twitch_client.get_clip_downloads(
             user_token="user-token", editor_id=BROADCASTER_ID, broadcaster_id=BROADCASTER_ID, clip_id="Clip-1"
         )
 
@@ -432,11 +419,11 @@ def test_a_rejected_user_token_is_not_retried_with_an_app_token(twitch, client):
     assert len(helix_requests(twitch)) == 1
 
 
-def test_a_clip_without_download_raises_not_found(twitch, client):
+def test_a_clip_without_download_raises_not_found(twitch, twitch_client):
     twitch.get(DOWNLOADS_URL, json={"data": []})
 
     with pytest.raises(TwitchError) as error:
-        client.get_clip_downloads(
+        twitch_client.get_clip_downloads(
             user_token="user-token", editor_id=BROADCASTER_ID, broadcaster_id=BROADCASTER_ID, clip_id="Clip-1"
         )
 
@@ -446,15 +433,15 @@ def test_a_clip_without_download_raises_not_found(twitch, client):
 # --- Token validation ---------------------------------------------------------------------------
 
 
-def test_validation_sends_the_app_token_as_oauth_to_the_validate_endpoint(twitch, client):
+def test_validation_sends_the_app_token_as_oauth_to_the_validate_endpoint(twitch, twitch_client):
     cache_app_token("cached-app-token")
     twitch.get(
-        VALIDATE_URL,
+        TWITCH_VALIDATE_URL,
         match=[matchers.header_matcher({"Authorization": "OAuth cached-app-token"})],
-        json={"client_id": CLIENT_ID, "login": None, "user_id": None, "scopes": [], "expires_in": 4000000},
+        json={"client_id": TWITCH_CLIENT_ID, "login": None, "user_id": None, "scopes": [], "expires_in": 4000000},
     )
 
-    assert client.validate_app_token() == {"renewed": False, "expires_in": 4000000}
+    assert twitch_client.validate_app_token() == {"renewed": False, "expires_in": 4000000}
 
     assert token_requests(twitch) == []
     validated_at = ServiceToken.objects.get(service=APP_TOKEN_SERVICE).validated_at
@@ -462,11 +449,11 @@ def test_validation_sends_the_app_token_as_oauth_to_the_validate_endpoint(twitch
     assert django_timezone.now() - validated_at < timedelta(minutes=1)
 
 
-def test_a_token_rejected_by_validation_is_renewed(twitch, client):
+def test_a_token_rejected_by_validation_is_renewed(twitch, twitch_client):
     cache_app_token("revoked-app-token")
-    twitch.get(VALIDATE_URL, status=401, json={"status": 401, "message": "invalid access token"})
+    twitch.get(TWITCH_VALIDATE_URL, status=401, json={"status": 401, "message": "invalid access token"})
 
-    assert client.validate_app_token() == {"renewed": True}
+    assert twitch_client.validate_app_token() == {"renewed": True}
 
     assert len(token_requests(twitch)) == 1
     assert ServiceToken.objects.get(service=APP_TOKEN_SERVICE).access_token == "app-token-1"
@@ -487,7 +474,9 @@ def test_the_validation_task_validates_the_app_token(twitch):
     from integrations.tasks import validate_twitch_app_token
 
     cache_app_token("cached-app-token")
-    twitch.get(VALIDATE_URL, match=[matchers.header_matcher({"Authorization": "OAuth cached-app-token"})], json={})
+    twitch.get(
+        TWITCH_VALIDATE_URL, match=[matchers.header_matcher({"Authorization": "OAuth cached-app-token"})], json={}
+    )
 
     validate_twitch_app_token(timestamp=int(time.time()))
 

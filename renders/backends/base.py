@@ -19,6 +19,17 @@ class RateLimited(BackendError):
     """The backend is at capacity (Lambda concurrency): back off and try later."""
 
 
+class StartOutcomeUnknown(BackendError):
+    """The start request may have reached the backend, but its answer was lost (e.g. a read timeout).
+
+    A render may be running, and paid for: starting again now could start a second one. Wait for
+    its webhook or the dispatch timeout instead.
+    """
+
+    def __init__(self, message: str):
+        super().__init__(message, retryable=False)
+
+
 @dataclass(frozen=True)
 class Started:
     render_id: str

@@ -3,7 +3,6 @@
 import logging
 import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +12,7 @@ from django.core.files import File
 
 from clips.media import H264_MP4_OUTPUT, ffmpeg_path
 from core.queue import defer
+from core.workdirs import work_folder
 from renders.backends.base import BackendError, Progress, Started
 from renders.backends.inputs import render_output_size, render_source
 from renders.layout import Rect, even
@@ -29,6 +29,10 @@ PROGRESS_EVERY_SECONDS = 1.0
 RENDER_TIMEOUT_SECONDS = 30 * 60
 
 
+class RenderInterrupted(BackendError):
+    """The render was stopped before it finished: its job ended meanwhile, or its worker is shutting down."""
+
+
 class LocalBackend:
     """`start` queues the render on our own queue; the worker reports through the services."""
 
@@ -41,20 +45,24 @@ class LocalBackend:
         return Progress(done=False, progress=job.progress)
 
 
-def render_job_locally(job: RenderJob, *, on_progress: Callable[[float], None]) -> str:
+def render_job_locally(
+    job: RenderJob, *, on_progress: Callable[[float], bool], should_stop: Callable[[], bool] = lambda: False
+) -> str:
     """Render `job` to an MP4 in storage and return the stored file's name. Raises BackendError on failure.
 
+    `on_progress` gets the progress about once a second and returns whether to go on; `should_stop`
+    is asked after every progress line. Either one stopping kills ffmpeg and raises RenderInterrupted.
     The job row is not touched: the caller records the file only if the job is still rendering.
     """
     props = job.input_props
     source = render_source(job)
     width, height = render_output_size(job)
-    with tempfile.TemporaryDirectory() as folder:
-        source_path = Path(folder) / "source"
+    with work_folder("render") as folder:
+        source_path = folder / "source"
         with source.open("rb") as remote, source_path.open("wb") as local:
             shutil.copyfileobj(remote, local)
-        output_path = Path(folder) / "output.mp4"
-        title_path = Path(folder) / "title.txt"
+        output_path = folder / "output.mp4"
+        title_path = folder / "title.txt"
         # drawtext reads the title from a file, so no user text is ever parsed as filter syntax.
         title_path.write_text((props.get("title") or "").strip(), encoding="utf-8")
         command = ffmpeg_command(
@@ -66,7 +74,8 @@ def render_job_locally(job: RenderJob, *, on_progress: Callable[[float], None]) 
             fps=job.preset.fps,
             title_file=title_path,
         )
-        _run(command, duration=float(props["trim_end"]) - float(props["trim_start"]), on_progress=on_progress)
+        duration = float(props["trim_end"]) - float(props["trim_start"])
+        _run(command, duration=duration, on_progress=on_progress, should_stop=should_stop)
         with output_path.open("rb") as rendered:
             return job.output_file.storage.save(
                 render_output_path(job, f"{job.preset.slug}-{job.pk}.mp4"), File(rendered)
@@ -158,8 +167,29 @@ def _font_file() -> str | None:
     return None
 
 
-def _run(command: list[str], *, duration: float, on_progress) -> None:
+def _run(
+    command: list[str], *, duration: float, on_progress: Callable[[float], bool], should_stop: Callable[[], bool]
+) -> None:
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _follow(process, duration=duration, on_progress=on_progress, should_stop=should_stop)
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    stderr = process.stderr.read() if process.stderr else ""
+    if process.wait() != 0:
+        raise BackendError(f"ffmpeg failed: {stderr.strip()[-500:]}", retryable=False)
+
+
+def _follow(
+    process: subprocess.Popen,
+    *,
+    duration: float,
+    on_progress: Callable[[float], bool],
+    should_stop: Callable[[], bool],
+) -> None:
+    """Read ffmpeg's progress lines (about two a second) until it ends, reporting and checking as it goes."""
     last_report = 0.0
     started = time.monotonic()
     assert process.stdout is not None
@@ -167,10 +197,9 @@ def _run(command: list[str], *, duration: float, on_progress) -> None:
         key, _, value = line.strip().partition("=")
         if key == "out_time_us" and value.isdigit() and time.monotonic() - last_report >= PROGRESS_EVERY_SECONDS:
             last_report = time.monotonic()
-            on_progress(min(0.99, int(value) / 1_000_000 / max(duration, 0.001)))
+            if not on_progress(min(0.99, int(value) / 1_000_000 / max(duration, 0.001))):
+                raise RenderInterrupted("The job ended while it rendered.", retryable=False)
+        if should_stop():
+            raise RenderInterrupted("The worker is shutting down.")
         if time.monotonic() - started > RENDER_TIMEOUT_SECONDS:
-            process.kill()
             raise BackendError("ffmpeg took too long.", retryable=False)
-    stderr = process.stderr.read() if process.stderr else ""
-    if process.wait() != 0:
-        raise BackendError(f"ffmpeg failed: {stderr.strip()[-500:]}", retryable=False)

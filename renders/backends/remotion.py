@@ -9,7 +9,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ReadTimeoutError,
+    ResponseStreamingError,
+)
 from django.conf import settings
 from django.urls import reverse
 from remotion_lambda import RemotionClient
@@ -18,7 +24,7 @@ from remotion_lambda.models import RenderMediaParams, Webhook
 from remotion_lambda.webhook import validate_webhook_signature
 
 from core.errors import ServiceError, Unavailable
-from renders.backends.base import BackendError, Progress, RateLimited, Started
+from renders.backends.base import BackendError, Progress, RateLimited, Started, StartOutcomeUnknown
 from renders.backends.inputs import render_input_props
 from renders.models import RenderJob
 
@@ -26,6 +32,9 @@ logger = logging.getLogger(__name__)
 
 CUSTOM_DATA_MAX_CHARS = 1024
 RATE_LIMIT_CODES = {"TooManyRequestsException", "ThrottlingException", "Throttling", "RequestLimitExceeded"}
+# Raised once the request was sent: Lambda may have started the render. (botocore's ConnectionError
+# family, e.g. ConnectTimeoutError or EndpointConnectionError, means nothing was sent.)
+SENT_BUT_UNANSWERED = (ReadTimeoutError, ConnectionClosedError, ResponseStreamingError)
 
 
 class _ReusingRemotionClient(RemotionClient):
@@ -90,7 +99,7 @@ class RemotionLambdaBackend:
         try:
             response = remotion_client().render_media_on_lambda(params)
         except Exception as exc:
-            raise _as_dispatch_error(exc) from exc
+            raise _as_dispatch_error(exc, starting=True) from exc
         if response is None:
             raise BackendError("Remotion returned no render id.")
         return Started(render_id=response.render_id, bucket=response.bucket_name)
@@ -116,7 +125,10 @@ class RemotionLambdaBackend:
         )
 
 
-def _as_dispatch_error(exc: Exception) -> BackendError:
+def _as_dispatch_error(exc: Exception, *, starting: bool = False) -> BackendError:
+    if starting and isinstance(exc, SENT_BUT_UNANSWERED):
+        # Retrying at once could start, and pay for, a second render of the job.
+        return StartOutcomeUnknown(f"Lambda did not confirm the start ({type(exc).__name__}).")
     if isinstance(exc, ClientError):
         code = exc.response.get("Error", {}).get("Code", "")
         if code in RATE_LIMIT_CODES:

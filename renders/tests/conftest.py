@@ -1,23 +1,17 @@
-import hashlib
-import hmac
-import json
+"""Fixtures of the render tests: the render backends' settings, a fake Lambda and new jobs."""
+
+from pathlib import Path
 
 import pytest
-from django.core.files import File
+from botocore.client import BaseClient
+from procrastinate.contrib.django.models import ProcrastinateJob
 
-from clips.models import Clip
-from clips.tests.factories import make_clip, make_video
-from renders.models import RenderPreset
-
-WEBHOOK_SECRET = "remotion-test-webhook-secret"
-WEBHOOK_URL = "/webhooks/remotion/"
-
-
-@pytest.fixture
-def media_root(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.PUBLIC_BASE_URL = "https://api.creatorsync.test"
-    return settings.MEDIA_ROOT
+from clips.tests.factories import make_clip
+from core.workdirs import work_root
+from integrations.tests.fakes import REMOTION_WEBHOOK_SECRET, FakeLambda
+from renders import services
+from renders.models import RenderJob
+from renders.tests.factories import make_job
 
 
 @pytest.fixture
@@ -26,7 +20,7 @@ def remotion_settings(settings, media_root):
     settings.REMOTION_REGION = "us-east-1"
     settings.REMOTION_FUNCTION_NAME = "remotion-render-4-0-539-mem2048mb-disk2048mb-120sec"
     settings.REMOTION_SERVE_URL = "https://remotionlambda-test.s3.us-east-1.amazonaws.com/sites/creatorsync/index.html"
-    settings.REMOTION_WEBHOOK_SECRET = WEBHOOK_SECRET
+    settings.REMOTION_WEBHOOK_SECRET = REMOTION_WEBHOOK_SECRET
     return settings
 
 
@@ -36,75 +30,66 @@ def local_render_settings(settings, media_root):
     return settings
 
 
-def make_preset(*, name: str = "Vertical 720p", slug: str = "vertical-720p", **fields) -> RenderPreset:
-    """A 720x1280, 30 fps preset of the VerticalShort composition; keyword arguments override."""
-    defaults = {
-        "composition_id": "VerticalShort",
-        "width": 720,
-        "height": 1280,
-        "fps": 30,
-        "default_props": {"aspect": "9:16", "layout": "fill"},
-    }
-    return RenderPreset.objects.create(name=name, slug=slug, **{**defaults, **fields})
+@pytest.fixture
+def work_dir(settings, tmp_path) -> Path:
+    """Scratch folders of renders in a fresh folder (not created yet): the root of core.workdirs."""
+    settings.WORK_DIR = str(tmp_path / "work")
+    return work_root()
 
 
 @pytest.fixture
-def preset(db) -> RenderPreset:
-    return make_preset()
-
-
-@pytest.fixture(scope="session")
-def landscape_video(tmp_path_factory):
-    return make_video(tmp_path_factory.mktemp("render-sources") / "landscape.mp4", width=640, height=360, seconds=3)
-
-
-@pytest.fixture(scope="session")
-def portrait_video(tmp_path_factory):
-    return make_video(tmp_path_factory.mktemp("render-sources") / "portrait.mp4", width=360, height=640, seconds=3)
-
-
-def ready_clip_for(user, video_path, portrait_path=None) -> Clip:
-    """A clip whose real video file sits in storage, ready to render."""
-    clip = make_clip(user, media_status=Clip.MediaStatus.READY, duration=3.0, media_duration=3.0)
-    with video_path.open("rb") as source:
-        clip.media_file.save("source.mp4", File(source), save=False)
-    if portrait_path:
-        with portrait_path.open("rb") as source:
-            clip.portrait_file.save("portrait.mp4", File(source), save=False)
-        clip.has_portrait = True
-    clip.save()
-    return clip
+def clip(owner):
+    """A clip of the owner's without its video: enough for jobs that are never rendered."""
+    return make_clip(owner, title="Insane ace on Ascent")
 
 
 @pytest.fixture
-def ready_clip(owner, media_root, landscape_video, portrait_video) -> Clip:
-    return ready_clip_for(owner, landscape_video, portrait_video)
+def new_job(owner, ready_clip, preset):
+    """`new_job(status, **options)`: a job of the owner's ready clip with the preset, created as the API does.
+
+    It is then put in `status` with the other fields given, without any transition (see make_job).
+    """
+
+    def new(status: str = RenderJob.Status.QUEUED, **options) -> RenderJob:
+        return make_job(owner, ready_clip, preset, through_api=True, status=status, **options)
+
+    return new
 
 
-def remotion_signature(body: bytes, secret: str = WEBHOOK_SECRET) -> str:
-    return "sha512=" + hmac.new(secret.encode(), body, hashlib.sha512).hexdigest()
+@pytest.fixture
+def dispatched_local_job(new_job, local_render_settings, work_dir) -> RenderJob:
+    """A job the local backend has started, its scratch folders under `work_dir`.
+
+    Nothing is left queued (the dispatch queued its render): tests run the render by hand.
+    """
+    job = new_job()
+    assert services.render_dispatch(job_id=str(job.pk)) == services.DispatchOutcome.DISPATCHED
+    ProcrastinateJob.objects.all().delete()
+    return job
 
 
-def remotion_delivery(payload: dict, *, secret: str = WEBHOOK_SECRET) -> tuple[bytes, dict]:
-    """A webhook body as Remotion sends it (compact JSON) and its signed headers."""
-    body = json.dumps(payload, separators=(",", ":")).encode()
-    return body, {
-        "HTTP_X_REMOTION_SIGNATURE": remotion_signature(body, secret),
-        "HTTP_X_REMOTION_STATUS": payload.get("type", ""),
-        "HTTP_X_REMOTION_MODE": "production",
-    }
+@pytest.fixture
+def aws_env(monkeypatch, tmp_path):
+    """AWS credentials for the SDK, and nothing of the developer's own AWS configuration."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
 
 
-def success_payload(*, render_id: str, job_id: str, bucket: str = "remotionlambda-useast1-abc") -> dict:
-    return {
-        "type": "success",
-        "renderId": render_id,
-        "expectedBucketOwner": "123456789012",
-        "bucketName": bucket,
-        "customData": {"job": job_id},
-        "outputUrl": f"https://{bucket}.s3.us-east-1.amazonaws.com/renders/{render_id}/out.mp4",
-        "outputFile": f"https://{bucket}.s3.us-east-1.amazonaws.com/renders/{render_id}/out.mp4",
-        "lambdaErrors": [],
-        "timeToFinish": 23456,
-        "costs": {"estimatedCost": 0.0123, "estimatedDisplayCost": "$0.0123", "currency": "USD", "disclaimer": "x"},
-    }
+@pytest.fixture
+def fake_lambda(monkeypatch, aws_env) -> FakeLambda:
+    """Remotion Lambda, answered in-process at boto3's `lambda.invoke`: the real SDK builds every request."""
+    fake = FakeLambda()
+    real_call = BaseClient._make_api_call
+
+    def make_api_call(self, operation_name, api_params):
+        if operation_name != "Invoke":
+            return real_call(self, operation_name, api_params)
+        return fake.invoke(self, api_params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", make_api_call)
+    return fake

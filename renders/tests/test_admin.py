@@ -3,12 +3,13 @@
 from datetime import timedelta
 
 import pytest
-from django.contrib.messages import get_messages
 from django.utils import timezone
 from procrastinate.contrib.django.models import ProcrastinateJob
 
 from clips.tests.factories import make_clip
+from core.tests.helpers import run_action
 from renders.models import RenderEvent, RenderJob, RenderPreset
+from renders.tests.factories import make_job, make_preset
 
 pytestmark = pytest.mark.django_db
 
@@ -19,43 +20,14 @@ Status = RenderJob.Status
 
 
 @pytest.fixture
-def staff_client(client, admin_user):
-    client.force_login(admin_user)
-    return client
-
-
-@pytest.fixture
 def clip(owner):
     return make_clip(owner, title="Insane ace on Ascent")
-
-
-def make_job(owner, clip, preset, *, age: timedelta = timedelta(0), **fields) -> RenderJob:
-    """A job created `age` ago."""
-    job = RenderJob.objects.create(
-        owner=owner,
-        clip=clip,
-        preset=preset,
-        input_props={"trim_start": 0, "trim_end": 1, "aspect": "9:16", "layout": "fill"},
-        backend=fields.pop("backend", RenderJob.Backend.LOCAL),
-        deadline_at=fields.pop("deadline_at", timezone.now() + timedelta(minutes=30)),
-        **fields,
-    )
-    if age:
-        RenderJob.objects.filter(pk=job.pk).update(created_at=timezone.now() - age)
-    return job
 
 
 def listed(response) -> set[str]:
     """The ids of the jobs on a changelist page."""
     assert response.status_code == 200
     return {str(job.pk) for job in response.context["cl"].result_list}
-
-
-def run_action(staff_client, action: str, jobs) -> list[str]:
-    """Post an action for these jobs; return the messages shown to the admin."""
-    response = staff_client.post(JOBS, {"action": action, "_selected_action": [str(job.pk) for job in jobs]})
-    assert response.status_code == 302
-    return [str(message) for message in get_messages(response.wsgi_request)]
 
 
 # --- Changelist, filters and search -------------------------------------------------------------
@@ -162,7 +134,7 @@ def test_retry_requeues_failed_jobs_and_records_an_admin_event(staff_client, own
     failed = make_job(owner, clip, preset, status=Status.FAILED, failure_reason="error")
     succeeded = make_job(owner, clip, preset, status=Status.SUCCEEDED)
     before = ProcrastinateJob.objects.filter(task_name="renders.tasks.dispatch_render").count()
-    messages = run_action(staff_client, "retry", [failed, succeeded])
+    messages = run_action(staff_client, JOBS, "retry", [failed, succeeded])
     assert messages == ["Retried 1 of 2. Skipped 1: not in a state for it."]
     failed.refresh_from_db()
     succeeded.refresh_from_db()
@@ -174,7 +146,7 @@ def test_retry_requeues_failed_jobs_and_records_an_admin_event(staff_client, own
 def test_cancel_cancels_active_jobs_and_records_an_admin_event(staff_client, owner, clip, preset):
     queued = make_job(owner, clip, preset)
     rendering = make_job(owner, clip, preset, status=Status.RENDERING)
-    messages = run_action(staff_client, "cancel", [queued, rendering])
+    messages = run_action(staff_client, JOBS, "cancel", [queued, rendering])
     assert messages == ["Cancelled 2 of 2."]
     for job in (queued, rendering):
         job.refresh_from_db()
@@ -185,7 +157,7 @@ def test_cancel_cancels_active_jobs_and_records_an_admin_event(staff_client, own
 def test_mark_failed_fails_active_jobs_and_records_an_admin_event(staff_client, admin_user, owner, clip, preset):
     rendering = make_job(owner, clip, preset, status=Status.RENDERING)
     cancelled = make_job(owner, clip, preset, status=Status.CANCELLED)
-    messages = run_action(staff_client, "mark_failed", [rendering, cancelled])
+    messages = run_action(staff_client, JOBS, "mark_failed", [rendering, cancelled])
     assert messages == ["Marked failed 1 of 2. Skipped 1: not in a state for it."]
     rendering.refresh_from_db()
     assert rendering.status == Status.FAILED
@@ -206,7 +178,7 @@ def test_repoll_asks_the_local_backend_and_keeps_a_running_render_running(staff_
         progress=0.4,
     )
     RenderJob.objects.filter(pk=job.pk).update(backend_render_id=f"local-{job.pk}")
-    messages = run_action(staff_client, "repoll", [job])
+    messages = run_action(staff_client, JOBS, "repoll", [job])
     assert messages == ["Re-polled 1 of 1."]
     job.refresh_from_db()
     assert job.status == Status.RENDERING
@@ -216,7 +188,7 @@ def test_repoll_asks_the_local_backend_and_keeps_a_running_render_running(staff_
 
 def test_repoll_of_a_job_never_dispatched_reports_it_as_not_polled(staff_client, owner, clip, preset):
     job = make_job(owner, clip, preset)
-    messages = run_action(staff_client, "repoll", [job])
+    messages = run_action(staff_client, JOBS, "repoll", [job])
     assert messages == ["Re-polled 0 of 1. Skipped 1: not dispatched yet, or the backend did not answer."]
     job.refresh_from_db()
     assert job.status == Status.QUEUED
@@ -244,22 +216,28 @@ def test_the_preset_change_page_has_an_editable_form(staff_client, preset):
         assert field in form.fields
 
 
+def preset_form(**fields) -> dict:
+    """The preset form as staff post it: the `preset` fixture's values, with these changes."""
+    form = {
+        "name": "Vertical 720p",
+        "slug": "vertical-720p",
+        "composition_id": "VerticalShort",
+        "default_props": '{"aspect": "9:16", "layout": "fill"}',
+        "width": 720,
+        "height": 1280,
+        "fps": 30,
+        "codec": "h264",
+        "is_active": "on",
+        "feature_flag_key": "",
+    }
+    return {**form, **fields}
+
+
 def test_staff_can_edit_a_preset(staff_client, preset):
-    response = staff_client.post(
-        f"{PRESETS}{preset.pk}/change/",
-        {
-            "name": "Vertical 720p (60 fps)",
-            "slug": "vertical-720p",
-            "composition_id": "VerticalShort",
-            "default_props": '{"aspect": "9:16", "layout": "fit_blur"}',
-            "width": 720,
-            "height": 1280,
-            "fps": 60,
-            "codec": "h264",
-            "is_active": "on",
-            "feature_flag_key": "",
-        },
-    )
+    form = preset_form(name="Vertical 720p (60 fps)", fps=60, default_props='{"aspect": "9:16", "layout": "fit_blur"}')
+
+    response = staff_client.post(f"{PRESETS}{preset.pk}/change/", form)
+
     assert response.status_code == 302
     preset.refresh_from_db()
     assert (preset.name, preset.fps) == ("Vertical 720p (60 fps)", 60)
@@ -267,27 +245,16 @@ def test_staff_can_edit_a_preset(staff_client, preset):
 
 
 def test_a_preset_with_an_impossible_size_is_refused(staff_client, preset):
-    response = staff_client.post(
-        f"{PRESETS}{preset.pk}/change/",
-        {
-            "name": "Tiny",
-            "slug": "vertical-720p",
-            "composition_id": "VerticalShort",
-            "default_props": "{}",
-            "width": 8,
-            "height": 1280,
-            "fps": 30,
-            "codec": "h264",
-        },
-    )
+    response = staff_client.post(f"{PRESETS}{preset.pk}/change/", preset_form(name="Tiny", width=8))
+
     assert response.status_code == 200
     assert response.context["adminform"].form.errors
     preset.refresh_from_db()
-    assert preset.width == 720
+    assert (preset.name, preset.width) == ("Vertical 720p", 720)
 
 
 def test_the_preset_list_loads_with_its_filters_and_search(staff_client, preset):
-    RenderPreset.objects.create(name="Retired", slug="retired", composition_id="Old", is_active=False)
+    make_preset(name="Retired", slug="retired", composition_id="Old", is_active=False)
     response = staff_client.get(PRESETS, {"is_active__exact": "1", "codec__exact": "h264", "q": "vertical"})
     assert response.status_code == 200
     assert [row.slug for row in response.context["cl"].result_list] == ["vertical-720p"]
@@ -295,3 +262,23 @@ def test_the_preset_list_loads_with_its_filters_and_search(staff_client, preset)
 
 def test_staff_can_add_a_preset(staff_client):
     assert staff_client.get(f"{PRESETS}add/").status_code == 200
+    form = preset_form(
+        name="Square 1080p",
+        slug="square-1080p",
+        composition_id="SquareShort",
+        default_props='{"aspect": "1:1", "layout": "fit_blur"}',
+        width=1080,
+        height=1080,
+        fps=60,
+        feature_flag_key="beta-square",
+    )
+
+    response = staff_client.post(f"{PRESETS}add/", form)
+
+    assert response.status_code == 302
+    added = RenderPreset.objects.get(slug="square-1080p")
+    assert (added.name, added.composition_id) == ("Square 1080p", "SquareShort")
+    assert (added.width, added.height, added.fps, added.codec) == (1080, 1080, 60, "h264")
+    assert added.default_props == {"aspect": "1:1", "layout": "fit_blur"}
+    assert added.is_active
+    assert added.feature_flag_key == "beta-square"

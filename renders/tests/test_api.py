@@ -9,9 +9,10 @@ from django.utils import timezone
 from procrastinate.contrib.django.models import ProcrastinateJob
 
 from clips.models import Clip
-from clips.tests.factories import make_clip
-from renders.models import RenderEvent, RenderJob, RenderPreset
-from renders.tests.conftest import ready_clip_for
+from clips.tests.factories import make_clip, make_ready_clip
+from core.tests.helpers import error_code, error_details
+from renders.models import RenderEvent, RenderJob
+from renders.tests.factories import make_job, make_preset
 
 pytestmark = pytest.mark.django_db
 
@@ -26,14 +27,6 @@ def job_url(job: RenderJob, action: str = "") -> str:
     return f"{RENDERS}{job.pk}/{action + '/' if action else ''}"
 
 
-def error_code(response) -> str:
-    return response.json()["error"]["code"]
-
-
-def details(response) -> dict:
-    return response.json()["error"]["details"]
-
-
 def ids(response) -> list[str]:
     return [row["id"] for row in response.json()["results"]]
 
@@ -42,32 +35,10 @@ def queued(task_name: str = DISPATCH_TASK) -> int:
     return ProcrastinateJob.objects.filter(task_name=task_name, status="todo").count()
 
 
-def run_until_idle(run_queued_jobs, queues: tuple[str, ...] = ("renders", "local_renders")) -> None:
-    """Run the worker until no job is due: each run stops once it finds the queue empty,
-    so a job deferred by a running one (dispatch -> render_locally) needs another run."""
-    for _ in range(10):
-        run_queued_jobs(queues=list(queues))
-        due = ProcrastinateJob.objects.filter(
-            queue_name__in=queues, status="todo", scheduled_at__isnull=True
-        ) | ProcrastinateJob.objects.filter(queue_name__in=queues, status="todo", scheduled_at__lte=timezone.now())
-        if not due.exists():
-            return
-    raise AssertionError("The queue never became idle.")
-
-
-def make_job(owner, clip, preset, **fields) -> RenderJob:
-    defaults = {
-        "input_props": {"trim_start": 0.0, "trim_end": 1.0, "aspect": "9:16", "layout": "fill", "title": ""},
-        "backend": RenderJob.Backend.LOCAL,
-        "deadline_at": timezone.now() + timedelta(minutes=30),
-    }
-    return RenderJob.objects.create(owner=owner, clip=clip, preset=preset, **{**defaults, **fields})
-
-
 @pytest.fixture
 def other_clip(stranger, media_root, landscape_video):
     """The stranger's ready clip."""
-    return ready_clip_for(stranger, landscape_video)
+    return make_ready_clip(stranger, landscape_video)
 
 
 @pytest.fixture
@@ -106,10 +77,8 @@ def test_every_endpoint_requires_authentication(api_client, method, path):
 
 
 def test_presets_lists_only_active_presets_without_a_feature_flag(api_client, bearer, owner, preset):
-    RenderPreset.objects.create(name="Retired", slug="retired", composition_id="VerticalShort", is_active=False)
-    RenderPreset.objects.create(
-        name="Beta split", slug="beta-split", composition_id="VerticalShort", feature_flag_key="beta_split"
-    )
+    make_preset(name="Retired", slug="retired", is_active=False)
+    make_preset(name="Beta split", slug="beta-split", feature_flag_key="beta_split")
     response = api_client.get(PRESETS, **bearer(owner))
     assert response.status_code == 200
     assert [row["slug"] for row in response.json()] == ["vertical-720p"]
@@ -130,10 +99,10 @@ def test_presets_lists_only_active_presets_without_a_feature_flag(api_client, be
     "hidden", [{"is_active": False}, {"feature_flag_key": "beta_split"}], ids=["inactive", "feature-flagged"]
 )
 def test_a_hidden_preset_cannot_be_used_to_render(api_client, bearer, owner, ready_clip, hidden):
-    RenderPreset.objects.create(name="Hidden", slug="hidden", composition_id="VerticalShort", **hidden)
+    make_preset(name="Hidden", slug="hidden", **hidden)
     response = api_client.post(RENDERS, {"clip": str(ready_clip.pk), "preset": "hidden"}, **bearer(owner))
     assert response.status_code == 400
-    assert "preset" in details(response)
+    assert "preset" in error_details(response)
     assert not RenderJob.objects.exists()
 
 
@@ -203,12 +172,9 @@ def test_a_client_sent_source_url_is_dropped_from_the_stored_spec(post_render):
 
 
 def test_the_presets_defaults_are_merged_under_the_requests_props(api_client, bearer, owner, ready_clip):
-    RenderPreset.objects.create(
+    make_preset(
         name="Square blur",
         slug="square-blur",
-        composition_id="VerticalShort",
-        width=720,
-        height=1280,
         default_props={"aspect": "1:1", "layout": "fit_blur", "title": "Default title"},
     )
     data = {"clip": str(ready_clip.pk), "preset": "square-blur", "props": {"title": "My title", "trim_end": 2}}
@@ -227,7 +193,7 @@ def test_a_render_of_another_users_clip_is_refused_on_the_clip_field(api_client,
     response = api_client.post(RENDERS, {"clip": str(other_clip.pk), "preset": preset.slug}, **bearer(owner))
     assert response.status_code == 400
     assert error_code(response) == "validation_error"
-    assert "clip" in details(response)
+    assert "clip" in error_details(response)
     assert not RenderJob.objects.exists()
     assert queued() == 0
 
@@ -237,7 +203,7 @@ def test_a_clip_whose_video_is_not_ready_cannot_be_rendered(api_client, bearer, 
     clip = make_clip(owner, media_status=media_status, duration=30.0)
     response = api_client.post(RENDERS, {"clip": str(clip.pk), "preset": preset.slug}, **bearer(owner))
     assert response.status_code == 400
-    assert "not ready" in details(response)["clip"][0]
+    assert "not ready" in error_details(response)["clip"][0]
     assert not RenderJob.objects.exists()
 
 
@@ -267,7 +233,7 @@ def test_an_invalid_spec_is_refused_with_the_field_under_props(post_render, prop
     response = post_render(props)
     assert response.status_code == 400
     assert error_code(response) == "validation_error"
-    assert field in details(response)["props"]
+    assert field in error_details(response)["props"]
     assert not RenderJob.objects.exists()
     assert queued() == 0
 
@@ -280,19 +246,19 @@ def test_a_short_longer_than_the_limit_is_refused(post_render, settings):
     settings.RENDER_MAX_SECONDS = 1
     response = post_render({"trim_start": 0, "trim_end": 2})
     assert response.status_code == 400
-    assert "at most 1 s" in details(response)["props"]["trim_end"][0]
+    assert "at most 1 s" in error_details(response)["props"]["trim_end"][0]
 
 
 def test_the_split_layout_needs_both_rectangles(post_render):
     response = post_render({"layout": "split"})
     assert response.status_code == 400
-    assert set(details(response)["props"]) == {"facecam", "gameplay"}
+    assert set(error_details(response)["props"]) == {"facecam", "gameplay"}
 
 
 def test_a_split_layout_with_only_the_facecam_needs_the_gameplay(post_render):
     response = post_render({"layout": "split", "facecam": SPLIT_RECTS["facecam"]})
     assert response.status_code == 400
-    assert set(details(response)["props"]) == {"gameplay"}
+    assert set(error_details(response)["props"]) == {"gameplay"}
 
 
 @pytest.mark.parametrize(
@@ -308,15 +274,15 @@ def test_a_split_layout_with_only_the_facecam_needs_the_gameplay(post_render):
 def test_a_rectangle_outside_the_frame_is_refused(post_render, rect):
     response = post_render({"layout": "split", "facecam": rect, "gameplay": SPLIT_RECTS["gameplay"]})
     assert response.status_code == 400
-    assert "facecam" in details(response)["props"]
+    assert "facecam" in error_details(response)["props"]
 
 
 def test_the_portrait_layout_needs_a_clip_with_a_portrait_file(api_client, bearer, owner, preset, landscape_video):
-    clip = ready_clip_for(owner, landscape_video)
+    clip = make_ready_clip(owner, landscape_video)
     data = {"clip": str(clip.pk), "preset": preset.slug, "props": {"layout": "portrait"}}
     response = api_client.post(RENDERS, data, **bearer(owner))
     assert response.status_code == 400
-    assert "portrait" in details(response)["props"]["layout"][0]
+    assert "portrait" in error_details(response)["props"]["layout"][0]
 
 
 def test_the_portrait_layout_is_accepted_for_a_clip_with_a_portrait_file(post_render):
@@ -346,7 +312,7 @@ def test_the_list_filters_by_status(api_client, bearer, owner, ready_clip, prese
 
 
 def test_the_list_filters_by_clip(api_client, bearer, owner, ready_clip, preset, landscape_video):
-    second_clip = ready_clip_for(owner, landscape_video)
+    second_clip = make_ready_clip(owner, landscape_video)
     of_second = make_job(owner, second_clip, preset)
     make_job(owner, ready_clip, preset)
     response = api_client.get(RENDERS, {"clip": str(second_clip.pk)}, **bearer(owner))
@@ -368,7 +334,7 @@ def test_filtering_by_another_users_clip_is_answered_as_for_an_unknown_clip(
     theirs = api_client.get(RENDERS, {"clip": str(other_clip.pk)}, **bearer(owner))
     assert unknown.status_code == 400
     assert theirs.status_code == unknown.status_code
-    assert theirs.json()["error"]["details"] == unknown.json()["error"]["details"]
+    assert error_details(theirs) == error_details(unknown)
 
 
 @pytest.mark.parametrize("page_size", [1, 50, 100])
@@ -551,7 +517,7 @@ def rendered_job(local_render_settings, api_client, bearer, owner, ready_clip, p
         **bearer(owner),
     )
     assert response.status_code == 201
-    run_until_idle(run_queued_jobs)
+    run_queued_jobs(queues=["renders", "local_renders"])
     job = RenderJob.objects.get(pk=response.json()["id"])
     assert job.status == Status.SUCCEEDED, job.error_message
     return job
@@ -592,4 +558,4 @@ def test_a_malformed_preset_slug_is_a_400(api_client, bearer, owner, ready_clip,
         "/api/renders/", {"clip": str(ready_clip.pk), "preset": slug}, format="json", **bearer(owner)
     )
     assert response.status_code == 400
-    assert "preset" in response.json()["error"]["details"]
+    assert "preset" in error_details(response)

@@ -4,27 +4,26 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection
 from django.test import Client
 from django.utils import timezone
 from procrastinate.contrib.django.models import ProcrastinateJob
 from responses import matchers
 
+from clips.tests.factories import make_ready_clip
 from core.tests.concurrency import run_concurrently
+from core.tests.helpers import error_code, error_details
+from integrations.tests.fakes import POSTHOG_BATCH_URL, POSTHOG_FLAGS_URL, POSTHOG_HOST, flags_answer, remote_flag
 from renders.models import RenderJob, RenderPreset
-from renders.tests.conftest import make_preset
+from renders.tests.factories import make_job, make_preset
 
 pytestmark = pytest.mark.django_db
 
 PRESETS = "/api/presets/"
 RENDERS = "/api/renders/"
 ME = "/api/me/"
-POSTHOG_HOST = "https://posthog.creatorsync.test"  # the fake host of the root `posthog_enabled` fixture
-FLAGS_URL = f"{POSTHOG_HOST}/flags/?v=4"
 FLAG = "beta-split"
 LIMITS_FLAG = "render-limits"
 LIMITS = {"monthly_renders": 2, "max_output_height": 1280}
-LAYOUT = {"trim_start": 0.0, "trim_end": 1.0, "aspect": "9:16", "layout": "fill", "title": ""}
 
 Status = RenderJob.Status
 
@@ -58,40 +57,17 @@ def render(api_client, bearer, owner, ready_clip, preset, local_render_settings)
     return post
 
 
-def remote_flag(key: str, *, enabled: bool = True, variant: str | None = None, payload=None) -> dict:
-    return {
-        "key": key,
-        "enabled": enabled,
-        "variant": variant,
-        "reason": {"code": "condition_match", "description": "Matched", "condition_index": 0},
-        "metadata": {"id": 1, "version": 1, "payload": json.dumps(payload) if payload is not None else None},
-    }
-
-
 def answer_flags(mock, user, *records: dict) -> None:
     """PostHog's /flags answer for this user only."""
     mock.post(
-        FLAGS_URL,
+        POSTHOG_FLAGS_URL,
         match=[matchers.json_params_matcher({"distinct_id": user.clerk_id}, strict_match=False)],
-        json={"flags": {record["key"]: record for record in records}},
+        json=flags_answer(*records),
     )
 
 
 def flags_calls(mock) -> int:
     return sum(1 for call in mock.calls if call.request.url.startswith(f"{POSTHOG_HOST}/flags/"))
-
-
-def make_job(owner, clip, preset, **fields) -> RenderJob:
-    defaults = {
-        "input_props": dict(LAYOUT),
-        "backend": RenderJob.Backend.LOCAL,
-        "deadline_at": timezone.now() + timedelta(minutes=30),
-    }
-    return RenderJob.objects.create(owner=owner, clip=clip, preset=preset, **{**defaults, **fields})
-
-
-def error(response) -> dict:
-    return response.json()["error"]
 
 
 def slugs(response) -> list[str]:
@@ -140,8 +116,8 @@ def test_a_gated_preset_is_refused_while_its_flag_is_off(render, gated_preset):
     response = render(preset=gated_preset)
 
     assert response.status_code == 400
-    assert error(response)["code"] == "validation_error"
-    assert "preset" in error(response)["details"]
+    assert error_code(response) == "validation_error"
+    assert "preset" in error_details(response)
     assert not RenderJob.objects.exists()
 
 
@@ -167,15 +143,13 @@ def test_a_gated_preset_is_listed_only_for_users_posthog_turns_its_flag_on_for(
 def test_a_gated_preset_renders_when_posthog_turns_its_flag_on_for_the_user(
     render, owner, stranger, gated_preset, posthog_enabled, mocked_http, media_root, landscape_video
 ):
-    from renders.tests.conftest import ready_clip_for
-
     answer_flags(mocked_http, owner, remote_flag(FLAG))
     answer_flags(mocked_http, stranger, remote_flag(FLAG, enabled=False))
 
     assert render(preset=gated_preset).status_code == 201
-    refused = render(preset=gated_preset, user=stranger, clip=ready_clip_for(stranger, landscape_video))
+    refused = render(preset=gated_preset, user=stranger, clip=make_ready_clip(stranger, landscape_video))
     assert refused.status_code == 400
-    assert "preset" in error(refused)["details"]
+    assert "preset" in error_details(refused)
 
 
 def test_posthog_turning_a_flag_off_overrides_its_default(
@@ -191,7 +165,7 @@ def test_a_gated_preset_follows_its_default_when_posthog_is_down(
     api_client, bearer, owner, preset, gated_preset, settings, posthog_enabled, mocked_http
 ):
     settings.FEATURE_FLAG_DEFAULTS = {FLAG: True}
-    mocked_http.post(FLAGS_URL, status=503, json={"detail": "unavailable"})
+    mocked_http.post(POSTHOG_FLAGS_URL, status=503, json={"detail": "unavailable"})
 
     response = api_client.get(PRESETS, **bearer(owner))
 
@@ -221,8 +195,8 @@ def test_a_render_over_the_monthly_limit_is_refused_with_429(render, render_limi
     response = render()
 
     assert response.status_code == 429
-    assert error(response)["code"] == "render_limit_reached"
-    assert next_month_start().strftime("%Y-%m-%d") in error(response)["message"]
+    assert error_code(response) == "render_limit_reached"
+    assert next_month_start().strftime("%Y-%m-%d") in response.json()["error"]["message"]
     assert RenderJob.objects.count() == 2
     assert ProcrastinateJob.objects.filter(task_name="renders.tasks.dispatch_render").count() == 2
 
@@ -233,24 +207,7 @@ def test_the_limit_error_details_the_limit_the_renders_used_and_when_it_resets(r
 
     response = render()
 
-    assert error(response)["details"] == {"limit": 2, "used": 2, "resets_at": next_month_start().isoformat()}
-
-
-def test_the_limit_error_details_say_when_the_limit_resets(render, render_limits):
-    render()
-    render()
-
-    details = error(render())["details"]
-
-    assert details["resets_at"] == next_month_start().isoformat()
-    assert datetime.fromisoformat(details["resets_at"]).day == 1
-    assert {key: str(details[key]) for key in ("limit", "used")} == {"limit": "2", "used": "2"}
-
-
-def test_the_resolution_error_details_are_numbers(render, render_limits, full_hd_preset):
-    details = error(render(preset=full_hd_preset))["details"]
-
-    assert details == {"max_output_height": 1280, "requested_output_height": 1920}
+    assert error_details(response) == {"limit": 2, "used": 2, "resets_at": next_month_start().isoformat()}
 
 
 def test_retrying_a_failed_render_at_the_monthly_limit_is_refused(
@@ -262,7 +219,7 @@ def test_retrying_a_failed_render_at_the_monthly_limit_is_refused(
     response = api_client.post(f"{RENDERS}{failed.pk}/retry/", **bearer(owner))
 
     assert response.status_code == 429
-    assert error(response)["code"] == "render_limit_reached"
+    assert error_code(response) == "render_limit_reached"
     failed.refresh_from_db()
     assert failed.status == Status.FAILED
 
@@ -300,9 +257,7 @@ def test_queued_rendering_and_succeeded_renders_count(render, render_limits, own
 
 
 def test_other_users_renders_do_not_count(render, render_limits, stranger, preset, media_root, landscape_video):
-    from renders.tests.conftest import ready_clip_for
-
-    their_clip = ready_clip_for(stranger, landscape_video)
+    their_clip = make_ready_clip(stranger, landscape_video)
     make_job(stranger, their_clip, preset)
     make_job(stranger, their_clip, preset)
 
@@ -335,11 +290,8 @@ def test_a_preset_rendering_taller_than_the_plan_is_refused_with_403(render, ren
     response = render(preset=full_hd_preset)
 
     assert response.status_code == 403
-    assert error(response)["code"] == "resolution_not_allowed"
-    assert {key: int(value) for key, value in error(response)["details"].items()} == {
-        "max_output_height": 1280,
-        "requested_output_height": 1920,
-    }
+    assert error_code(response) == "resolution_not_allowed"
+    assert error_details(response) == {"max_output_height": 1280, "requested_output_height": 1920}
     assert not RenderJob.objects.exists()
 
 
@@ -360,24 +312,16 @@ def test_the_height_is_checked_before_the_monthly_count(
     make_job(owner, ready_clip, preset)
     make_job(owner, ready_clip, preset)
 
-    assert error(render(preset=full_hd_preset))["code"] == "resolution_not_allowed"
-    assert error(render(preset=preset))["code"] == "render_limit_reached"
+    assert error_code(render(preset=full_hd_preset)) == "resolution_not_allowed"
+    assert error_code(render(preset=preset)) == "render_limit_reached"
 
 
 # --- Render limits under concurrency --------------------------------------------------------------
 
 
-@pytest.fixture
-def clear_queue(transactional_db):
-    """Queue tables are not Django-managed, so a transactional test empties them itself."""
-    yield
-    with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE procrastinate_jobs, procrastinate_periodic_defers CASCADE")
-
-
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_requests_at_the_limit_create_at_most_the_limit(
-    bearer, owner, ready_clip, preset, render_limits, clear_queue
+    empty_queue, bearer, owner, ready_clip, preset, render_limits
 ):
     headers = bearer(owner)
     data = json.dumps({"clip": str(ready_clip.pk), "preset": preset.slug, "props": {}})
@@ -479,5 +423,5 @@ def test_viewing_a_user_in_the_admin_sends_no_analytics_for_that_user(
 
     admin_page(client, admin_user, owner)
 
-    sent = [json.loads(call.request.body) for call in mocked_http.calls if call.request.url == f"{POSTHOG_HOST}/batch/"]
+    sent = [json.loads(call.request.body) for call in mocked_http.calls if call.request.url == POSTHOG_BATCH_URL]
     assert [event["event"] for batch in sent for event in batch["batch"]] == []

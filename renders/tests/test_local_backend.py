@@ -4,15 +4,15 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from django.utils import timezone
 from procrastinate.contrib.django.models import ProcrastinateJob
 
 from clips.media import ffmpeg_path, probe_video
+from clips.tests.factories import make_ready_clip
 from renders import services
 from renders.backends import local as local_backend
 from renders.layout import output_size
-from renders.models import RenderEvent, RenderJob, RenderPreset
-from renders.tests.conftest import ready_clip_for
+from renders.models import RenderEvent, RenderJob
+from renders.tests.factories import make_job, make_preset
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("local_render_settings")]
 
@@ -31,19 +31,8 @@ def spec(**props) -> dict:
     return {"trim_start": 0.5, "trim_end": 1.5, "aspect": "9:16", "layout": "fill", "title": "", **props}
 
 
-def run_until_idle(run_queued_jobs, queues: tuple[str, ...] = QUEUES) -> None:
-    """Run the worker until nothing is due: a run stops once it finds its queues empty, so the
-    render a dispatch defers (dispatch_render -> render_locally) needs another run."""
-    for _ in range(10):
-        run_queued_jobs(queues=list(queues))
-        todo = ProcrastinateJob.objects.filter(queue_name__in=queues, status="todo")
-        if not [job for job in todo if job.scheduled_at is None or job.scheduled_at <= timezone.now()]:
-            return
-    raise AssertionError("The queue never became idle.")
-
-
 def render(run_queued_jobs, job: RenderJob) -> RenderJob:
-    run_until_idle(run_queued_jobs)
+    run_queued_jobs(queues=list(QUEUES))
     job.refresh_from_db()
     return job
 
@@ -61,9 +50,7 @@ def create_job(owner, ready_clip, preset):
     """`create_job(**props)`: a queued job for the owner's ready clip, as the API creates it."""
 
     def create(clip=None, preset_=None, **props) -> RenderJob:
-        return services.render_job_create(
-            owner=owner, clip=clip or ready_clip, preset=preset_ or preset, input_props=spec(**props)
-        )
+        return make_job(owner, clip or ready_clip, preset_ or preset, through_api=True, props=spec(**props))
 
     return create
 
@@ -120,9 +107,7 @@ def test_a_longer_trim_renders_that_length(create_job, run_queued_jobs):
 
 
 def test_a_larger_preset_keeps_its_short_side(owner, ready_clip, run_queued_jobs, create_job):
-    square = RenderPreset.objects.create(
-        name="Square 480", slug="square-480", composition_id="VerticalShort", width=480, height=480, fps=24
-    )
+    square = make_preset(name="Square 480", slug="square-480", width=480, height=480, fps=24)
     job = render(run_queued_jobs, create_job(preset_=square, aspect="9:16"))
     assert job.status == Status.SUCCEEDED, job.error_message
     video = probe_video(output_path(job))
@@ -151,7 +136,7 @@ def test_a_source_that_is_not_a_video_fails_the_job_with_ffmpegs_message(
 ):
     garbage = tmp_path / "garbage.mp4"
     garbage.write_bytes(b"this is definitely not a video file\n" * 100)
-    clip = ready_clip_for(owner, garbage)
+    clip = make_ready_clip(owner, garbage)
     job = render(run_queued_jobs, create_job(clip=clip))
     assert job.status == Status.FAILED
     assert job.failure_reason == RenderJob.FailureReason.ERROR
@@ -193,7 +178,7 @@ def test_a_job_cancelled_before_dispatch_is_never_rendered(create_job, run_queue
 
 def test_a_job_cancelled_after_dispatch_is_not_rendered(create_job, run_queued_jobs):
     job = create_job()
-    run_until_idle(run_queued_jobs, queues=("renders",))  # dispatched: the render waits on its own queue
+    run_queued_jobs(queues=["renders"])  # dispatched: the render waits on its own queue
     job.refresh_from_db()
     assert job.status == Status.RENDERING
     assert services.render_job_cancel(job=job)

@@ -1,93 +1,30 @@
 """Reconciliation, the backstop for lost webhooks, dead dispatches and runaway renders; and the output copy."""
 
 import io
-import itertools
-import json
-from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 import requests
-from botocore.client import BaseClient
 from botocore.exceptions import ClientError
-from botocore.response import StreamingBody
 from django.core.management import call_command
 from django.utils import timezone
 from procrastinate.contrib.django import app as queue_app
 from procrastinate.contrib.django.models import ProcrastinateJob
 
+from integrations.tests.fakes import REMOTION_BUCKET
 from renders import services, tasks
 from renders.models import RenderEvent, RenderJob
 from renders.outputs import OutputCopyError
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("reconcile_settings")]
 
 DISPATCH_TASK = "renders.tasks.dispatch_render"
 COPY_TASK = "renders.tasks.copy_render_output"
-BUCKET = "remotionlambda-useast1-abc123"
-LAYOUT = {"trim_start": 0.0, "trim_end": 3.0, "aspect": "9:16", "layout": "fill"}
 POLL_AFTER = 120
 POLL_INTERVAL = 60
 DISPATCH_TIMEOUT = 300
 VIDEO_BYTES = b"\x00\x00\x00\x18ftypmp42" + b"rendered-video" * 100
-_render_ids = itertools.count(1)
-
-
-@dataclass
-class Invocation:
-    function_name: str
-    payload: dict
-
-
-class FakeLambda:
-    """Answers `lambda.invoke` calls: each answer is a response dict or an exception to raise.
-
-    `answer()` queues answers for calls in order; `answer_for()` answers the status calls of one render.
-    """
-
-    def __init__(self):
-        self.calls: list[Invocation] = []
-        self.answers: list = []
-        self.by_render: dict[str, list] = {}
-
-    def answer(self, *answers) -> None:
-        self.answers.extend(answers)
-
-    def answer_for(self, render_id: str, *answers) -> None:
-        self.by_render.setdefault(render_id, []).extend(answers)
-
-    def invoke(self, params: dict) -> dict:
-        payload = json.loads(params["Payload"])
-        self.calls.append(Invocation(params["FunctionName"], payload))
-        queue = self.by_render.get(payload.get("renderId")) or self.answers
-        if not queue:
-            raise AssertionError(f"Lambda was invoked with no answer queued: {payload}")
-        answer = queue.pop(0)
-        if isinstance(answer, Exception):
-            raise answer
-        body = json.dumps(answer).encode()
-        return {"StatusCode": 200, "Payload": StreamingBody(io.BytesIO(body), len(body))}
-
-
-@pytest.fixture
-def fake_lambda(monkeypatch, tmp_path) -> FakeLambda:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    fake = FakeLambda()
-    real_call = BaseClient._make_api_call
-
-    def make_api_call(self, operation_name, api_params):
-        if operation_name != "Invoke":
-            return real_call(self, operation_name, api_params)
-        return fake.invoke(api_params)
-
-    monkeypatch.setattr(BaseClient, "_make_api_call", make_api_call)
-    return fake
 
 
 @pytest.fixture
@@ -98,29 +35,35 @@ def reconcile_settings(remotion_settings):
     return remotion_settings
 
 
+def ago(seconds: float):
+    return timezone.now() - timedelta(seconds=seconds)
+
+
 @pytest.fixture
-def make_job(owner, ready_clip, preset, reconcile_settings):
-    def make(status: str = "rendering", *, render_id: str | None = "auto", dispatched_ago: int = 0, **fields):
-        job = services.render_job_create(owner=owner, clip=ready_clip, preset=preset, input_props=dict(LAYOUT))
-        if render_id == "auto":
-            render_id = f"render-{next(_render_ids)}" if status == "rendering" else None
-        RenderJob.objects.filter(pk=job.pk).update(
-            status=status,
+def dispatched_job(new_job):
+    """`dispatched_job(dispatched_ago, render_id)`: a job rendering on Lambda, dispatched `dispatched_ago` seconds ago.
+
+    With `render_id=None` the dispatch never reported back.
+    """
+    render_ids = iter(f"render-{number}" for number in range(1, 100))
+
+    def make(dispatched_ago: float, *, render_id: str | None = "auto", **fields) -> RenderJob:
+        render_id = next(render_ids) if render_id == "auto" else render_id
+        return new_job(
+            "rendering",
             backend_render_id=render_id,
-            remotion_bucket=BUCKET if render_id else "",
-            dispatched_at=timezone.now() - timedelta(seconds=dispatched_ago) if status == "rendering" else None,
+            remotion_bucket=REMOTION_BUCKET if render_id else "",
+            dispatched_at=ago(dispatched_ago),
             **fields,
         )
-        job.refresh_from_db()
-        return job
 
     return make
 
 
 @pytest.fixture
-def silent_job(make_job) -> RenderJob:
+def silent_job(dispatched_job) -> RenderJob:
     """Rendering on Lambda for longer than RENDER_POLL_AFTER_SECONDS, and no webhook came."""
-    return make_job(dispatched_ago=POLL_AFTER + 30)
+    return dispatched_job(POLL_AFTER + 30)
 
 
 def progress_answer(render_id: str, **fields) -> dict:
@@ -145,7 +88,7 @@ def done_answer(render_id: str) -> dict:
         render_id,
         done=True,
         overallProgress=1,
-        outputFile=f"https://{BUCKET}.s3.us-east-1.amazonaws.com/renders/{render_id}/out.mp4",
+        outputFile=f"https://{REMOTION_BUCKET}.s3.us-east-1.amazonaws.com/renders/{render_id}/out.mp4",
         costs={"accruedSoFar": 0.0123, "displayCost": "$0.0123", "currency": "USD", "disclaimer": "estimate"},
         timeToFinish=23456,
         outputSizeInBytes=1234567,
@@ -188,7 +131,7 @@ def test_a_silent_render_is_polled_through_the_sdk_with_its_render_id_and_bucket
     (call,) = fake_lambda.calls
     assert call.function_name == settings.REMOTION_FUNCTION_NAME
     assert call.payload["type"] == "status"
-    assert (call.payload["renderId"], call.payload["bucketName"]) == (silent_job.backend_render_id, BUCKET)
+    assert (call.payload["renderId"], call.payload["bucketName"]) == (silent_job.backend_render_id, REMOTION_BUCKET)
 
 
 def test_a_silent_render_that_finished_is_completed_from_the_poll(fake_lambda, silent_job):
@@ -255,8 +198,8 @@ def test_a_render_in_progress_is_polled_again_once_the_interval_has_passed(fake_
     assert silent_job.progress == pytest.approx(0.8)
 
 
-def test_a_render_dispatched_recently_is_left_to_its_webhook(fake_lambda, make_job):
-    job = make_job(dispatched_ago=POLL_AFTER - 30)
+def test_a_render_dispatched_recently_is_left_to_its_webhook(fake_lambda, dispatched_job):
+    job = dispatched_job(POLL_AFTER - 30)
 
     report = services.renders_reconcile()
 
@@ -279,8 +222,8 @@ def test_a_poll_that_aws_refuses_leaves_the_render_as_it_was(fake_lambda, silent
 # --- Dead dispatches and overdue jobs --------------------------------------------------------------
 
 
-def test_a_dispatch_that_never_reported_back_is_requeued_with_a_new_dispatch(fake_lambda, make_job):
-    job = make_job(render_id=None, dispatched_ago=DISPATCH_TIMEOUT + 30)
+def test_a_dispatch_that_never_reported_back_is_requeued_with_a_new_dispatch(fake_lambda, dispatched_job):
+    job = dispatched_job(DISPATCH_TIMEOUT + 30, render_id=None)
     dispatches_before = dispatches_for(job)
 
     report = services.renders_reconcile()
@@ -294,8 +237,8 @@ def test_a_dispatch_that_never_reported_back_is_requeued_with_a_new_dispatch(fak
     assert fake_lambda.calls == []
 
 
-def test_a_dispatch_still_within_its_timeout_is_left_alone(fake_lambda, make_job):
-    job = make_job(render_id=None, dispatched_ago=DISPATCH_TIMEOUT - 30)
+def test_a_dispatch_still_within_its_timeout_is_left_alone(fake_lambda, dispatched_job):
+    job = dispatched_job(DISPATCH_TIMEOUT - 30, render_id=None)
 
     report = services.renders_reconcile()
 
@@ -305,8 +248,9 @@ def test_a_dispatch_still_within_its_timeout_is_left_alone(fake_lambda, make_job
 
 
 @pytest.mark.parametrize("status", ["queued", "rendering"])
-def test_a_job_past_its_deadline_is_failed_as_timed_out(fake_lambda, make_job, status):
-    job = make_job(status, deadline_at=timezone.now() - timedelta(seconds=1))
+def test_a_job_past_its_deadline_is_failed_as_timed_out(fake_lambda, new_job, dispatched_job, status):
+    overdue = {"deadline_at": ago(1)}
+    job = dispatched_job(0, **overdue) if status == "rendering" else new_job(status, **overdue)
 
     report = services.renders_reconcile()
 
@@ -322,12 +266,12 @@ def test_a_job_past_its_deadline_is_failed_as_timed_out(fake_lambda, make_job, s
 
 
 @pytest.fixture
-def stuck_jobs(make_job, fake_lambda) -> dict[str, RenderJob]:
+def stuck_jobs(new_job, dispatched_job, fake_lambda) -> dict[str, RenderJob]:
     jobs = {
-        "finished": make_job(dispatched_ago=POLL_AFTER + 30),
-        "in_progress": make_job(dispatched_ago=POLL_AFTER + 30),
-        "dead_dispatch": make_job(render_id=None, dispatched_ago=DISPATCH_TIMEOUT + 30),
-        "overdue": make_job("queued", deadline_at=timezone.now() - timedelta(minutes=1)),
+        "finished": dispatched_job(POLL_AFTER + 30),
+        "in_progress": dispatched_job(POLL_AFTER + 30),
+        "dead_dispatch": dispatched_job(DISPATCH_TIMEOUT + 30, render_id=None),
+        "overdue": new_job("queued", deadline_at=ago(60)),
     }
     fake_lambda.answer_for(jobs["finished"].backend_render_id, done_answer(jobs["finished"].backend_render_id))
     in_progress_id = jobs["in_progress"].backend_render_id
@@ -398,12 +342,12 @@ def test_reconciliation_is_a_periodic_task_run_every_minute():
 
 
 @pytest.fixture
-def succeeded_job(make_job) -> RenderJob:
-    job = make_job()
+def succeeded_job(dispatched_job) -> RenderJob:
+    job = dispatched_job(30)
     services.render_mark_succeeded(
         job=job,
         source=RenderEvent.Source.WEBHOOK,
-        output_url=f"https://{BUCKET}.s3.us-east-1.amazonaws.com/renders/{job.backend_render_id}/out.mp4",
+        output_url=f"https://{REMOTION_BUCKET}.s3.us-east-1.amazonaws.com/renders/{job.backend_render_id}/out.mp4",
     )
     job.refresh_from_db()
     return job
@@ -430,8 +374,8 @@ def test_a_second_copy_of_the_same_output_downloads_nothing(mocked_http, succeed
 
 
 @pytest.mark.parametrize("status", ["rendering", "failed", "cancelled"])
-def test_only_a_succeeded_job_has_its_output_copied(mocked_http, make_job, status):
-    job = make_job(status, output_url=f"https://{BUCKET}.s3.us-east-1.amazonaws.com/renders/x/out.mp4")
+def test_only_a_succeeded_job_has_its_output_copied(mocked_http, new_job, status):
+    job = new_job(status, output_url=f"https://{REMOTION_BUCKET}.s3.us-east-1.amazonaws.com/renders/x/out.mp4")
 
     assert services.render_output_copy(job_id=str(job.pk)) is False
     assert len(mocked_http.calls) == 0

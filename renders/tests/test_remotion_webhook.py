@@ -7,18 +7,25 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 from procrastinate.contrib.django.models import ProcrastinateJob
-from remotion_lambda.exception import RemotionException
-from remotion_lambda.webhook import validate_webhook_signature
 
+from core.errors import ServiceError
 from core.tests.concurrency import run_concurrently
+from core.tests.helpers import error_code
+from integrations.tests.fakes import (
+    REMOTION_WEBHOOK_URL,
+    load_fixture,
+    post_remotion_webhook,
+    remotion_delivery,
+    remotion_signature,
+    remotion_webhook,
+)
 from renders import services
+from renders.backends.remotion import WebhookKind, webhook_parse
 from renders.models import RenderEvent, RenderJob
-from renders.tests.conftest import WEBHOOK_SECRET, WEBHOOK_URL, remotion_delivery, remotion_signature, success_payload
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("remotion_settings")]
 
 COPY_TASK = "renders.tasks.copy_render_output"
-LAYOUT = {"trim_start": 0.0, "trim_end": 3.0, "aspect": "9:16", "layout": "fill"}
 RENDER_ID = "8tq1x2k9ab"
 
 # Remotion's published test vector (../shared/reference/remotion.md).
@@ -31,79 +38,36 @@ VECTOR_SIGNATURE = (
 
 
 @pytest.fixture
-def make_job(owner, ready_clip, preset, remotion_settings):
-    def make(status: str = "rendering", render_id: str | None = RENDER_ID) -> RenderJob:
-        job = services.render_job_create(owner=owner, clip=ready_clip, preset=preset, input_props=dict(LAYOUT))
-        RenderJob.objects.filter(pk=job.pk).update(
-            status=status, backend_render_id=render_id, dispatched_at=timezone.now()
-        )
-        job.refresh_from_db()
-        return job
-
-    return make
+def job(new_job) -> RenderJob:
+    """A job rendering on Lambda as RENDER_ID, dispatched just now."""
+    return new_job("rendering", backend_render_id=RENDER_ID, dispatched_at=timezone.now())
 
 
-@pytest.fixture
-def job(make_job) -> RenderJob:
-    return make_job()
+def success(job: RenderJob, render_id: str = RENDER_ID, **fields) -> dict:
+    """fixtures/remotion/success.json for this job's render."""
+    return remotion_webhook("success", render_id=render_id, job_id=str(job.pk), **fields)
 
 
-def deliver(client, payload: dict, *, secret: str = WEBHOOK_SECRET):
-    body, headers = remotion_delivery(payload, secret=secret)
-    return client.post(WEBHOOK_URL, data=body, content_type="application/json", **headers)
+def error(job: RenderJob, render_id: str = RENDER_ID) -> dict:
+    """fixtures/remotion/error.json for this job's render."""
+    return remotion_webhook("error", render_id=render_id, job_id=str(job.pk))
 
 
 def post_raw(client, body: bytes, signature: str | None):
     headers = {} if signature is None else {"HTTP_X_REMOTION_SIGNATURE": signature}
-    return client.post(WEBHOOK_URL, data=body, content_type="application/json", **headers)
-
-
-def error_payload(*, render_id: str, job_id: str, message: str = "Composition VerticalShort crashed") -> dict:
-    return {
-        "type": "error",
-        "renderId": render_id,
-        "expectedBucketOwner": "123456789012",
-        "bucketName": "remotionlambda-useast1-abc",
-        "customData": {"job": job_id},
-        "errors": [
-            {"message": message, "name": "Error", "stack": "Error: ...\n    at render"},
-            {"message": "a second error", "name": "Error", "stack": ""},
-        ],
-    }
-
-
-def timeout_payload(*, render_id: str, job_id: str) -> dict:
-    return {
-        "type": "timeout",
-        "renderId": render_id,
-        "expectedBucketOwner": "123456789012",
-        "bucketName": "remotionlambda-useast1-abc",
-        "customData": {"job": job_id},
-    }
+    return client.post(REMOTION_WEBHOOK_URL, data=body, content_type="application/json", **headers)
 
 
 def copy_jobs(job: RenderJob) -> int:
     return ProcrastinateJob.objects.filter(task_name=COPY_TASK, args={"job_id": str(job.pk)}).count()
 
 
-def error_code(response) -> str:
-    return response.json()["error"]["code"]
-
-
 # --- Signature ---------------------------------------------------------------------------------
 
 
-def test_the_sdk_accepts_remotions_published_test_vector():
-    assert validate_webhook_signature(VECTOR_SECRET, VECTOR_BODY, VECTOR_SIGNATURE) is None
-
-
-def test_our_signature_helper_reproduces_remotions_published_test_vector():
+def test_our_fake_signs_as_remotion_does_by_its_published_test_vector():
+    # The fake behind every delivery below: if it signed otherwise, the other tests would prove nothing.
     assert remotion_signature(VECTOR_BODY, VECTOR_SECRET) == VECTOR_SIGNATURE
-
-
-def test_the_sdk_rejects_the_test_vector_signed_with_another_secret():
-    with pytest.raises(RemotionException):
-        validate_webhook_signature("another-secret", VECTOR_BODY, VECTOR_SIGNATURE)
 
 
 def test_the_endpoint_accepts_the_test_vector_signature_then_rejects_its_non_remotion_payload(client, settings):
@@ -116,7 +80,7 @@ def test_the_endpoint_accepts_the_test_vector_signature_then_rejects_its_non_rem
     assert error_code(response) == "invalid_payload"
 
 
-def test_the_endpoint_refuses_the_test_vector_when_its_secret_differs(client, remotion_settings):
+def test_the_endpoint_refuses_the_test_vector_when_its_secret_differs(client):
     response = post_raw(client, VECTOR_BODY, VECTOR_SIGNATURE)
 
     assert response.status_code == 401
@@ -126,7 +90,7 @@ def test_the_endpoint_refuses_the_test_vector_when_its_secret_differs(client, re
 def test_the_endpoint_answers_503_when_no_secret_is_configured(client, settings, job):
     settings.REMOTION_WEBHOOK_SECRET = ""
 
-    response = deliver(client, success_payload(render_id=RENDER_ID, job_id=str(job.pk)))
+    response = post_remotion_webhook(client, success(job))
 
     assert response.status_code == 503
     assert error_code(response) == "webhook_not_configured"
@@ -135,7 +99,7 @@ def test_the_endpoint_answers_503_when_no_secret_is_configured(client, settings,
 
 
 def test_a_delivery_without_a_signature_header_is_refused(client, job):
-    body, _ = remotion_delivery(success_payload(render_id=RENDER_ID, job_id=str(job.pk)))
+    body, _ = remotion_delivery(success(job))
 
     response = post_raw(client, body, None)
 
@@ -144,7 +108,7 @@ def test_a_delivery_without_a_signature_header_is_refused(client, job):
 
 
 def test_a_delivery_signed_no_secret_provided_is_refused(client, job):
-    body, _ = remotion_delivery(success_payload(render_id=RENDER_ID, job_id=str(job.pk)))
+    body, _ = remotion_delivery(success(job))
 
     response = post_raw(client, body, "NO_SECRET_PROVIDED")
 
@@ -154,7 +118,7 @@ def test_a_delivery_signed_no_secret_provided_is_refused(client, job):
 
 
 def test_a_delivery_signed_with_another_secret_is_refused(client, job):
-    response = deliver(client, success_payload(render_id=RENDER_ID, job_id=str(job.pk)), secret="not-our-secret")
+    response = post_remotion_webhook(client, success(job), secret="not-our-secret")
 
     assert response.status_code == 401
     job.refresh_from_db()
@@ -162,20 +126,20 @@ def test_a_delivery_signed_with_another_secret_is_refused(client, job):
 
 
 def test_a_body_re_serialised_with_spaces_fails_the_signature_made_over_the_compact_bytes(client, job):
-    payload = success_payload(render_id=RENDER_ID, job_id=str(job.pk))
+    payload = success(job)
     compact, headers = remotion_delivery(payload)
     spaced = json.dumps(payload).encode()
     assert spaced != compact
     assert json.loads(spaced) == json.loads(compact)
 
-    response = client.post(WEBHOOK_URL, data=spaced, content_type="application/json", **headers)
+    response = client.post(REMOTION_WEBHOOK_URL, data=spaced, content_type="application/json", **headers)
 
     assert response.status_code == 401
     job.refresh_from_db()
     assert job.status == "rendering"
 
 
-def test_a_validly_signed_body_that_is_not_json_is_refused_with_400(client, remotion_settings):
+def test_a_validly_signed_body_that_is_not_json_is_refused_with_400(client):
     body = b"type=success&renderId=abc"
 
     response = post_raw(client, body, remotion_signature(body))
@@ -185,22 +149,69 @@ def test_a_validly_signed_body_that_is_not_json_is_refused_with_400(client, remo
 
 
 def test_a_validly_signed_payload_of_an_unknown_type_is_refused_with_400(client, job):
-    payload = {**success_payload(render_id=RENDER_ID, job_id=str(job.pk)), "type": "progress"}
-
-    response = deliver(client, payload)
+    response = post_remotion_webhook(client, {**success(job), "type": "progress"})
 
     assert response.status_code == 400
     job.refresh_from_db()
     assert job.status == "rendering"
 
 
+# --- Parsing ------------------------------------------------------------------------------------
+
+
+def test_a_signed_success_reduces_to_its_render_job_output_and_cost():
+    payload = load_fixture("remotion/success.json")
+    body, headers = remotion_delivery(payload)
+
+    report = webhook_parse(body=body, signature=headers["HTTP_X_REMOTION_SIGNATURE"])
+
+    assert report.kind == WebhookKind.SUCCESS
+    assert report.render_id == payload["renderId"]
+    assert str(report.job_id) == payload["customData"]["job"]
+    assert report.bucket == payload["bucketName"]
+    assert report.output_url == payload["outputUrl"]
+    assert report.cost == payload["costs"]["estimatedCost"]
+    assert report.error_message == ""
+    assert report.payload == payload
+
+
+def test_a_signed_error_reduces_to_its_first_errors_message():
+    payload = load_fixture("remotion/error.json")
+    payload["errors"].append({"message": "a second error", "name": "Error", "stack": ""})
+    body, headers = remotion_delivery(payload)
+
+    report = webhook_parse(body=body, signature=headers["HTTP_X_REMOTION_SIGNATURE"])
+
+    assert report.kind == WebhookKind.ERROR
+    assert report.error_message == "Cannot read properties of undefined (reading 'facecam')"
+    assert (report.output_url, report.cost) == ("", None)
+
+
+def test_a_signed_timeout_without_custom_data_names_no_job():
+    payload = {**load_fixture("remotion/timeout.json"), "customData": None}
+    body, headers = remotion_delivery(payload)
+
+    report = webhook_parse(body=body, signature=headers["HTTP_X_REMOTION_SIGNATURE"])
+
+    assert (report.kind, report.render_id, report.job_id) == (WebhookKind.TIMEOUT, payload["renderId"], None)
+
+
+def test_parsing_refuses_a_body_signed_with_another_secret_before_reading_it():
+    body, headers = remotion_delivery(load_fixture("remotion/success.json"), secret="not-our-secret")
+
+    with pytest.raises(ServiceError) as refused:
+        webhook_parse(body=body, signature=headers["HTTP_X_REMOTION_SIGNATURE"])
+
+    assert (refused.value.code, refused.value.status) == ("invalid_signature", 401)
+
+
 # --- Applying deliveries ------------------------------------------------------------------------
 
 
 def test_a_success_delivery_completes_the_job_with_its_cost_and_output(client, job):
-    payload = success_payload(render_id=RENDER_ID, job_id=str(job.pk))
+    payload = success(job)
 
-    response = deliver(client, payload)
+    response = post_remotion_webhook(client, payload)
 
     assert response.status_code == 200
     assert response.json() == {"status": "applied"}
@@ -213,24 +224,27 @@ def test_a_success_delivery_completes_the_job_with_its_cost_and_output(client, j
 
 
 def test_a_success_delivery_queues_one_copy_of_the_output_into_storage(client, job):
-    deliver(client, success_payload(render_id=RENDER_ID, job_id=str(job.pk)))
+    post_remotion_webhook(client, success(job))
 
     assert copy_jobs(job) == 1
 
 
 def test_an_error_delivery_fails_the_job_with_the_first_errors_message(client, job):
-    response = deliver(client, error_payload(render_id=RENDER_ID, job_id=str(job.pk)))
+    payload = error(job)
+    payload["errors"].append({"message": "a second error", "name": "Error", "stack": ""})
+
+    response = post_remotion_webhook(client, payload)
 
     assert response.json() == {"status": "applied"}
     job.refresh_from_db()
     assert job.status == "failed"
     assert job.failure_reason == "error"
-    assert job.error_message == "Composition VerticalShort crashed"
+    assert job.error_message == "Cannot read properties of undefined (reading 'facecam')"
     assert copy_jobs(job) == 0
 
 
 def test_a_timeout_delivery_fails_the_job_as_timed_out(client, job):
-    response = deliver(client, timeout_payload(render_id=RENDER_ID, job_id=str(job.pk)))
+    response = post_remotion_webhook(client, remotion_webhook("timeout", render_id=RENDER_ID, job_id=str(job.pk)))
 
     assert response.json() == {"status": "applied"}
     job.refresh_from_db()
@@ -239,9 +253,9 @@ def test_a_timeout_delivery_fails_the_job_as_timed_out(client, job):
 
 
 def test_the_delivery_is_recorded_as_a_webhook_event(client, job):
-    payload = success_payload(render_id=RENDER_ID, job_id=str(job.pk))
+    payload = success(job)
 
-    deliver(client, payload)
+    post_remotion_webhook(client, payload)
 
     event = job.events.get(kind="webhook_success")
     assert event.source == "webhook"
@@ -249,9 +263,9 @@ def test_the_delivery_is_recorded_as_a_webhook_event(client, job):
 
 
 def test_a_redelivered_webhook_is_applied_once(client, job):
-    payload = success_payload(render_id=RENDER_ID, job_id=str(job.pk))
+    payload = success(job)
 
-    statuses = [deliver(client, payload).json()["status"] for _ in range(3)]
+    statuses = [post_remotion_webhook(client, payload).json()["status"] for _ in range(3)]
 
     assert statuses == ["applied", "duplicate", "duplicate"]
     assert job.events.filter(kind="succeeded").count() == 1
@@ -260,13 +274,12 @@ def test_a_redelivered_webhook_is_applied_once(client, job):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_redeliveries_apply_exactly_one_transition(job, run_queued_jobs):
-    # run_queued_jobs is only used for its clean queue tables: nothing is run.
-    body, headers = remotion_delivery(success_payload(render_id=RENDER_ID, job_id=str(job.pk)))
+def test_concurrent_redeliveries_apply_exactly_one_transition(empty_queue, job):
+    body, headers = remotion_delivery(success(job))
     threads_count = 6
 
     def post() -> tuple[int, str]:
-        response = Client().post(WEBHOOK_URL, data=body, content_type="application/json", **headers)
+        response = Client().post(REMOTION_WEBHOOK_URL, data=body, content_type="application/json", **headers)
         return response.status_code, response.json()["status"]
 
     results = run_concurrently(post, times=threads_count)
@@ -279,9 +292,9 @@ def test_concurrent_redeliveries_apply_exactly_one_transition(job, run_queued_jo
 
 
 def test_an_error_arriving_after_success_leaves_the_job_succeeded(client, job):
-    deliver(client, success_payload(render_id=RENDER_ID, job_id=str(job.pk)))
+    post_remotion_webhook(client, success(job))
 
-    response = deliver(client, error_payload(render_id=RENDER_ID, job_id=str(job.pk)))
+    response = post_remotion_webhook(client, error(job))
 
     assert response.status_code == 200
     assert response.json() == {"status": "ignored"}
@@ -292,9 +305,9 @@ def test_an_error_arriving_after_success_leaves_the_job_succeeded(client, job):
 
 
 def test_a_success_arriving_after_an_error_leaves_the_job_failed(client, job):
-    deliver(client, error_payload(render_id=RENDER_ID, job_id=str(job.pk)))
+    post_remotion_webhook(client, error(job))
 
-    response = deliver(client, success_payload(render_id=RENDER_ID, job_id=str(job.pk)))
+    response = post_remotion_webhook(client, success(job))
 
     assert response.json() == {"status": "ignored"}
     job.refresh_from_db()
@@ -304,11 +317,11 @@ def test_a_success_arriving_after_an_error_leaves_the_job_failed(client, job):
     assert copy_jobs(job) == 0
 
 
-def test_a_webhook_that_beats_the_dispatch_response_finds_the_job_by_its_custom_data(client, make_job):
-    job = make_job(render_id=None)
-    payload = success_payload(render_id="early-render", job_id=str(job.pk), bucket="remotionlambda-useast1-xyz")
+def test_a_webhook_that_beats_the_dispatch_response_finds_the_job_by_its_custom_data(client, new_job):
+    job = new_job("rendering", dispatched_at=timezone.now())  # no render id yet
+    payload = success(job, render_id="early-render", bucket="remotionlambda-useast1-xyz")
 
-    response = deliver(client, payload)
+    response = post_remotion_webhook(client, payload)
 
     assert response.json() == {"status": "applied"}
     job.refresh_from_db()
@@ -317,10 +330,10 @@ def test_a_webhook_that_beats_the_dispatch_response_finds_the_job_by_its_custom_
     assert job.remotion_bucket == "remotionlambda-useast1-xyz"
 
 
-def test_a_webhook_for_an_unknown_render_is_acknowledged(client, remotion_settings, job):
-    payload = {**success_payload(render_id="not-ours", job_id=str(job.pk)), "customData": None}
+def test_a_webhook_for_an_unknown_render_is_acknowledged(client, job):
+    payload = {**success(job, render_id="not-ours"), "customData": None}
 
-    response = deliver(client, payload)
+    response = post_remotion_webhook(client, payload)
 
     assert response.status_code == 200
     assert response.json() == {"status": "unknown_render"}
@@ -328,19 +341,19 @@ def test_a_webhook_for_an_unknown_render_is_acknowledged(client, remotion_settin
     assert job.status == "rendering"
 
 
-def test_a_webhook_naming_a_job_that_does_not_exist_is_acknowledged(client, remotion_settings):
-    payload = success_payload(render_id="not-ours", job_id="5f0c6a8e-7b61-4d4e-9a55-0c1f0c7d2b11")
+def test_a_webhook_naming_a_job_that_does_not_exist_is_acknowledged(client):
+    payload = load_fixture("remotion/success.json")  # its custom data names no job of ours
 
-    response = deliver(client, payload)
+    response = post_remotion_webhook(client, payload)
 
     assert response.status_code == 200
     assert response.json() == {"status": "unknown_render"}
 
 
-def test_a_webhook_for_an_already_final_render_is_acknowledged_and_changes_nothing(client, make_job):
-    job = make_job(status="cancelled")
+def test_a_webhook_for_an_already_final_render_is_acknowledged_and_changes_nothing(client, new_job):
+    job = new_job("cancelled", backend_render_id=RENDER_ID, dispatched_at=timezone.now())
 
-    response = deliver(client, success_payload(render_id=RENDER_ID, job_id=str(job.pk)))
+    response = post_remotion_webhook(client, success(job))
 
     assert response.status_code == 200
     assert response.json() == {"status": "ignored"}
@@ -350,25 +363,25 @@ def test_a_webhook_for_an_already_final_render_is_acknowledged_and_changes_nothi
     assert copy_jobs(job) == 0
 
 
-def test_a_late_webhook_from_a_render_the_job_no_longer_tracks_does_not_decide_it(client, make_job):
-    job = make_job(render_id="old-render")
+def test_a_late_webhook_from_a_render_the_job_no_longer_tracks_does_not_decide_it(client, new_job):
+    job = new_job("rendering", backend_render_id="old-render", dispatched_at=timezone.now())
     services.render_job_cancel(job=job)
     services.render_job_retry(job=job)
     RenderJob.objects.filter(pk=job.pk).update(status="rendering", backend_render_id="new-render")
 
-    deliver(client, error_payload(render_id="old-render", job_id=str(job.pk)))
+    post_remotion_webhook(client, error(job, render_id="old-render"))
 
     job.refresh_from_db()
     assert job.status == "rendering"
 
 
-def test_a_late_webhook_from_before_a_retry_is_ignored_until_the_new_render_starts(client, make_job):
-    job = make_job(render_id="old-render")
+def test_a_late_webhook_from_before_a_retry_is_ignored_until_the_new_render_starts(client, new_job):
+    job = new_job("rendering", backend_render_id="old-render", dispatched_at=timezone.now())
     RenderEvent.objects.create(job=job, kind="dispatched", source="worker", payload={"render_id": "old-render"})
     services.render_job_cancel(job=job)
     services.render_job_retry(job=job)  # queued again, no render id yet
 
-    response = deliver(client, error_payload(render_id="old-render", job_id=str(job.pk)))
+    response = post_remotion_webhook(client, error(job, render_id="old-render"))
 
     assert response.json() == {"status": "stale_render"}
     job.refresh_from_db()

@@ -8,6 +8,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from core.signed_media import SALT, signed_file_url
+from core.tests.helpers import error_code
 
 CONTENT = b"\x00\x00\x00\x18ftypmp42 not really a video, but bytes all the same"
 
@@ -27,10 +28,6 @@ def body(response) -> bytes:
         return b"".join(response.streaming_content)
     finally:
         response.close()
-
-
-def error_code(response) -> str:
-    return response.json()["error"]["code"]
 
 
 def test_a_local_signed_url_lives_under_the_public_base_url(stored_file, settings):

@@ -12,7 +12,7 @@ from renders import services
 from renders.models import RenderEvent, RenderJob
 from renders.signals import render_transition
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("remotion_settings")]
 
 DISPATCH_TASK = "renders.tasks.dispatch_render"
 LAYOUT = {"trim_start": 0.0, "trim_end": 3.0, "aspect": "9:16", "layout": "fill"}
@@ -35,17 +35,6 @@ TRANSITIONS = {
         "failed",
     ),
 }
-
-
-@pytest.fixture
-def make_job(owner, ready_clip, preset, remotion_settings):
-    def make(status: str = "queued", **fields) -> RenderJob:
-        job = services.render_job_create(owner=owner, clip=ready_clip, preset=preset, input_props=dict(LAYOUT))
-        RenderJob.objects.filter(pk=job.pk).update(status=status, **fields)
-        job.refresh_from_db()
-        return job
-
-    return make
 
 
 @pytest.fixture
@@ -87,9 +76,9 @@ def event_log(job: RenderJob) -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize("start", STATUSES)
 @pytest.mark.parametrize("name", sorted(TRANSITIONS))
-def test_a_transition_wins_only_from_the_states_it_is_allowed_from(make_job, name, start):
+def test_a_transition_wins_only_from_the_states_it_is_allowed_from(new_job, name, start):
     function, allowed, target = TRANSITIONS[name]
-    job = make_job(start)
+    job = new_job(start)
 
     won = function(job)
 
@@ -99,8 +88,8 @@ def test_a_transition_wins_only_from_the_states_it_is_allowed_from(make_job, nam
 
 
 @pytest.mark.parametrize("start", ["queued", "rendering"])
-def test_a_queued_or_rendering_job_can_be_cancelled(make_job, start):
-    job = make_job(start)
+def test_a_queued_or_rendering_job_can_be_cancelled(new_job, start):
+    job = new_job(start)
 
     assert services.render_job_cancel(job=job) is True
 
@@ -111,8 +100,8 @@ def test_a_queued_or_rendering_job_can_be_cancelled(make_job, start):
 
 
 @pytest.mark.parametrize("final", ["succeeded", "failed", "cancelled"])
-def test_a_final_job_cannot_be_cancelled_and_keeps_its_state(make_job, final):
-    job = make_job(final, failure_reason="", finished_at=timezone.now() - timedelta(minutes=1))
+def test_a_final_job_cannot_be_cancelled_and_keeps_its_state(new_job, final):
+    job = new_job(final, failure_reason="", finished_at=timezone.now() - timedelta(minutes=1))
     finished_at = job.finished_at
 
     assert services.render_job_cancel(job=job) is False
@@ -123,8 +112,8 @@ def test_a_final_job_cannot_be_cancelled_and_keeps_its_state(make_job, final):
 
 
 @pytest.mark.parametrize("start", ["queued", "rendering", "succeeded"])
-def test_only_failed_or_cancelled_jobs_can_be_retried(make_job, start):
-    job = make_job(start)
+def test_only_failed_or_cancelled_jobs_can_be_retried(new_job, start):
+    job = new_job(start)
 
     assert services.render_job_retry(job=job) is False
 
@@ -133,9 +122,9 @@ def test_only_failed_or_cancelled_jobs_can_be_retried(make_job, start):
     assert dispatches_for(job) == 1  # only the one queued at creation
 
 
-def test_a_retry_resets_the_job_and_queues_a_dispatch(make_job):
+def test_a_retry_resets_the_job_and_queues_a_dispatch(new_job):
     long_ago = timezone.now() - timedelta(hours=2)
-    job = make_job(
+    job = new_job(
         "failed",
         failure_reason="error",
         error_message="Composition crashed",
@@ -163,8 +152,8 @@ def test_a_retry_resets_the_job_and_queues_a_dispatch(make_job):
     assert dispatches_for(job) == 2  # one at creation, one for the retry
 
 
-def test_progress_moves_only_forward(make_job):
-    job = make_job("rendering")
+def test_progress_moves_only_forward(new_job):
+    job = new_job("rendering")
 
     services.render_mark_progress(job=job, progress=0.5)
     services.render_mark_progress(job=job, progress=0.3)
@@ -174,8 +163,8 @@ def test_progress_moves_only_forward(make_job):
 
 
 @pytest.mark.parametrize(("reported", "stored"), [(1.7, 1.0), (-0.2, 0.0)])
-def test_progress_is_clamped_to_zero_and_one(make_job, reported, stored):
-    job = make_job("rendering")
+def test_progress_is_clamped_to_zero_and_one(new_job, reported, stored):
+    job = new_job("rendering")
 
     services.render_mark_progress(job=job, progress=reported)
 
@@ -184,8 +173,8 @@ def test_progress_is_clamped_to_zero_and_one(make_job, reported, stored):
 
 
 @pytest.mark.parametrize("status", ["queued", "succeeded", "failed", "cancelled"])
-def test_progress_is_only_recorded_while_rendering(make_job, status):
-    job = make_job(status)
+def test_progress_is_only_recorded_while_rendering(new_job, status):
+    job = new_job(status)
 
     services.render_mark_progress(job=job, progress=0.5)
 
@@ -193,8 +182,8 @@ def test_progress_is_only_recorded_while_rendering(make_job, status):
     assert job.progress == 0
 
 
-def test_the_transition_signal_is_sent_once_per_won_transition_with_old_and_new_status(make_job, transitions):
-    job = make_job("rendering")
+def test_the_transition_signal_is_sent_once_per_won_transition_with_old_and_new_status(new_job, transitions):
+    job = new_job("rendering")
 
     services.render_job_cancel(job=job)
     services.render_job_cancel(job=job)  # lost: already cancelled
@@ -207,14 +196,14 @@ def test_the_transition_signal_is_sent_once_per_won_transition_with_old_and_new_
     ]
 
 
-def test_creating_a_job_sends_no_transition_signal(owner, ready_clip, preset, remotion_settings, transitions):
+def test_creating_a_job_sends_no_transition_signal(owner, ready_clip, preset, transitions):
     services.render_job_create(owner=owner, clip=ready_clip, preset=preset, input_props=dict(LAYOUT))
 
     assert transitions == []
 
 
-def test_every_change_appends_an_event_with_its_kind_and_source(make_job):
-    job = make_job("rendering")
+def test_every_change_appends_an_event_with_its_kind_and_source(new_job):
+    job = new_job("rendering")
 
     services.render_mark_failed(
         job=job, source=RenderEvent.Source.WEBHOOK, reason=RenderJob.FailureReason.TIMEOUT, message="late"
@@ -232,8 +221,8 @@ def test_every_change_appends_an_event_with_its_kind_and_source(make_job):
     ]
 
 
-def test_a_lost_transition_logs_the_status_it_met(make_job):
-    job = make_job("succeeded")
+def test_a_lost_transition_logs_the_status_it_met(new_job):
+    job = new_job("succeeded")
 
     services.render_job_cancel(job=job)
 
@@ -243,10 +232,7 @@ def test_a_lost_transition_logs_the_status_it_met(make_job):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_creating_a_job_queues_exactly_one_dispatch_when_it_commits(
-    owner, ready_clip, preset, remotion_settings, run_queued_jobs
-):
-    # run_queued_jobs is only used for its clean queue tables: nothing is run.
+def test_creating_a_job_queues_exactly_one_dispatch_when_it_commits(empty_queue, owner, ready_clip, preset):
     with transaction.atomic():
         job = services.render_job_create(owner=owner, clip=ready_clip, preset=preset, input_props=dict(LAYOUT))
         assert queued_jobs_seen_by_another_connection() == 0
@@ -258,7 +244,7 @@ def test_creating_a_job_queues_exactly_one_dispatch_when_it_commits(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_rolled_back_creation_queues_nothing(owner, ready_clip, preset, remotion_settings, run_queued_jobs):
+def test_a_rolled_back_creation_queues_nothing(empty_queue, owner, ready_clip, preset):
     class Abort(Exception):
         pass
 

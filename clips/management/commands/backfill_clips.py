@@ -61,8 +61,8 @@ class Command(ServiceCommand):
         if clip_import is None:
             try:
                 clip_import = services.clip_import_start(user=user, since=since, until=until, enqueue=False)
-            except services.ImportAlreadyRunning as exc:
-                self.stdout.write(f"  {user}: another import is active ({exc.running}); skipped.")
+            except services.ImportAlreadyRunning:
+                self.stdout.write(f"  {user}: another import is active; skipped.")
                 return True
         # tqdm writes to the raw stream: Django's OutputWrapper would end every refresh with a newline.
         with tqdm(desc=str(user.twitch_account.login or user), unit="page", file=self.stdout._out, leave=True) as bar:

@@ -29,7 +29,7 @@ class Command(BaseCommand):
 
         children = [
             self._spawn("runserver", addrport),
-            self._spawn("procrastinate", "worker"),
+            self._spawn("queue_worker"),
         ]
         self._print_banner(addrport, password)
 

@@ -10,7 +10,13 @@ class Command(ServiceCommand):
 
     def handle(self, *args, dry_run: bool, **options) -> None:
         report = renders_reconcile(dry_run=dry_run)
-        for label, job_ids in (("poll", report.polled), ("re-queue", report.requeued), ("time out", report.timed_out)):
+        actions = (
+            ("poll", report.polled),
+            ("re-queue", report.requeued),
+            ("time out", report.timed_out),
+            ("fail (two unconfirmed starts)", report.unconfirmed),
+        )
+        for label, job_ids in actions:
             for job_id in job_ids:
                 self.stdout.write(f"{'would ' if dry_run else ''}{label} {job_id}")
         self.stdout.write(self.style.SUCCESS(("Dry run: " if dry_run else "") + str(report)))

@@ -1,0 +1,406 @@
+"""Fakes of the vendors we talk to: Clerk, Twitch Helix, Remotion Lambda and PostHog.
+
+Everything here speaks the vendor's format: real RS256 keys and session tokens, real Svix and
+Remotion signatures, and payloads built from the recorded ones in `fixtures/` (see `load_fixture`).
+No network: tests register these answers on the `mocked_http` fixture (root conftest.py).
+"""
+
+import base64
+import hashlib
+import hmac
+import io
+import itertools
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
+
+import jwt
+from botocore.response import StreamingBody
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+from responses import matchers
+from svix.webhooks import Webhook
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@cache
+def _fixture_text(name: str) -> str:
+    return (FIXTURES / name).read_text()
+
+
+def load_fixture(name: str):
+    """A vendor payload kept in fixtures/, e.g. `load_fixture("clerk/user.created.json")`; a fresh copy each call."""
+    return json.loads(_fixture_text(name))
+
+
+# --- Clerk -----------------------------------------------------------------------------------------
+
+ISSUER = "https://clerk.creatorsync.test"
+JWKS_URL = f"{ISSUER}/.well-known/jwks.json"
+FRONTEND_ORIGIN = "https://app.creatorsync.test"
+CLERK_API_URL = "https://api.clerk.test/v1"
+CLERK_SECRET_KEY = "sk_test_creatorsync"
+CLERK_WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"creatorsync-test-webhook-secret!").decode()
+CLERK_WEBHOOK_URL = "/webhooks/clerk/"
+CLERK_USER_ID = load_fixture("clerk/user.created.json")["data"]["id"]
+
+
+class SigningKey:
+    """An RSA key pair standing in for a Clerk instance key."""
+
+    def __init__(self, kid: str | None = None):
+        self.kid = kid or f"ins_{secrets.token_hex(8)}"
+        self.private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+    @property
+    def public_jwk(self) -> dict:
+        jwk = RSAAlgorithm.to_jwk(self.private_key.public_key(), as_dict=True)
+        return {**jwk, "kid": self.kid, "alg": "RS256", "use": "sig"}
+
+    @property
+    def public_pem(self) -> str:
+        return (
+            self.private_key.public_key()
+            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            .decode()
+        )
+
+    def session_token(self, *, headers: dict | None = None, drop: tuple[str, ...] = (), **claims) -> str:
+        """A Clerk v2 session token; keyword arguments override claims, `drop` removes them."""
+        now = int(time.time())
+        payload = {
+            "azp": FRONTEND_ORIGIN,
+            "exp": now + 60,
+            "iat": now,
+            "nbf": now - 5,
+            "iss": ISSUER,
+            "jti": secrets.token_hex(10),
+            "sid": "sess_2abcdef",
+            "sub": "user_2owner",
+            "sts": "active",
+            "v": 2,
+            **claims,
+        }
+        for name in drop:
+            payload.pop(name, None)
+        header = {"kid": self.kid, "cat": "cl_B7d4PD111AAA", **(headers or {})}
+        return jwt.encode(payload, self.private_key, algorithm="RS256", headers=header)
+
+
+def jwks(*keys: SigningKey) -> dict:
+    return {"keys": [key.public_jwk for key in keys]}
+
+
+def signed_webhook(
+    body: dict | list | str,
+    *,
+    msg_id: str | None = None,
+    secret: str = CLERK_WEBHOOK_SECRET,
+    at: datetime | None = None,
+):
+    """Return (raw body, request headers) signed the way Svix signs Clerk's deliveries; a str body is sent as is."""
+    raw = body if isinstance(body, str) else json.dumps(body)
+    msg_id = msg_id or f"msg_{secrets.token_hex(8)}"
+    timestamp = at or datetime.now(tz=UTC)
+    signature = Webhook(secret).sign(msg_id, timestamp, raw)
+    headers = {
+        "HTTP_SVIX_ID": msg_id,
+        "HTTP_SVIX_TIMESTAMP": str(int(timestamp.timestamp())),
+        "HTTP_SVIX_SIGNATURE": signature,
+    }
+    return raw, headers
+
+
+def post_clerk_webhook(client, event, **signing):
+    """POST a Clerk delivery to our webhook endpoint, signed as Svix signs it (see `signed_webhook`)."""
+    raw, headers = signed_webhook(event, **signing)
+    return client.post(CLERK_WEBHOOK_URL, raw, content_type="application/json", **headers)
+
+
+def clerk_user(
+    clerk_id: str = CLERK_USER_ID,
+    *,
+    email: str = "owner@example.com",
+    updated_at: int = 1_700_000_000_000,
+    twitch: tuple[str, str] | None = ("123456", "ownerstreams"),
+    **fields,
+) -> dict:
+    """The user of fixtures/clerk/user.created.json, as webhooks and the Backend API return it, with changes.
+
+    `email` is the primary address (another, older one stays listed first); `twitch` is the linked
+    account's (user id, login), or None for no Twitch account; other keyword arguments replace fields.
+    """
+    user = load_fixture("clerk/user.created.json")["data"]
+    primary = next(address for address in user["email_addresses"] if address["id"] == user["primary_email_address_id"])
+    primary["email_address"] = email
+    user["external_accounts"] = [
+        {**account, "provider_user_id": twitch[0], "username": twitch[1], "email_address": email}
+        for account in user["external_accounts"]
+        if twitch
+    ]
+    return {**user, "id": clerk_id, "updated_at": updated_at, **fields}
+
+
+def clerk_event(event_type: str, data) -> dict:
+    """A Clerk webhook envelope, as in fixtures/clerk/, around `data`."""
+    return {**load_fixture("clerk/user.created.json"), "type": event_type, "data": data}
+
+
+def clerk_user_deleted(clerk_id: str = CLERK_USER_ID) -> dict:
+    """fixtures/clerk/user.deleted.json, for this user."""
+    event = load_fixture("clerk/user.deleted.json")
+    event["data"]["id"] = clerk_id
+    return event
+
+
+def clerk_oauth_token_url(user) -> str:
+    return f"{CLERK_API_URL}/users/{user.clerk_id}/oauth_access_tokens/oauth_twitch"
+
+
+def serve_clerk_twitch_token(mock, user, scopes=("channel:manage:clips", "user:read:email")) -> None:
+    """Clerk's Backend API hands out the user's Twitch token, with these scopes."""
+    token = {
+        "object": "oauth_access_token",
+        "external_account_id": "eac_2pQ7twitchAcctL4nV8xC3bR7tY",
+        "provider": "oauth_twitch",
+        "provider_user_id": BROADCASTER_ID,
+        "token": TWITCH_USER_TOKEN,
+        "expires_at": None,
+        "label": None,
+        "public_metadata": {},
+        "scopes": list(scopes),
+    }
+    mock.get(clerk_oauth_token_url(user), json=[token])
+
+
+# --- Twitch Helix ----------------------------------------------------------------------------------
+
+TWITCH_API_URL = "https://api.twitch.test/helix"
+TWITCH_AUTH_URL = "https://id.twitch.test/oauth2"
+TWITCH_TOKEN_URL = f"{TWITCH_AUTH_URL}/token"
+TWITCH_VALIDATE_URL = f"{TWITCH_AUTH_URL}/validate"
+CLIPS_URL = f"{TWITCH_API_URL}/clips"
+USERS_URL = f"{TWITCH_API_URL}/users"
+DOWNLOADS_URL = f"{TWITCH_API_URL}/clips/downloads"
+TWITCH_CLIENT_ID = "twitch-client-id"
+TWITCH_CLIENT_SECRET = "twitch-client-secret"
+TWITCH_APP_TOKEN = "app-token-1"
+TWITCH_USER_TOKEN = "twitch-user-token-1"  # the streamer's token, handed out by Clerk
+BROADCASTER_ID = "123456"
+
+_sequence = itertools.count(1)
+
+
+def app_token_answer(token: str = TWITCH_APP_TOKEN) -> dict:
+    """The client-credentials answer of Twitch's token endpoint."""
+    return {"access_token": token, "expires_in": 5000000, "token_type": "bearer"}
+
+
+def helix_clip(clip_id: str | None = None, *, created_at: datetime | None = None, views: int = 10, **fields) -> dict:
+    """A clip object exactly as Helix returns it: the first one of fixtures/twitch/clips.json, renamed."""
+    number = next(_sequence)
+    clip_id = clip_id or f"AwkwardHelplessSalamander{number}-abc"
+    created_at = created_at or datetime(2026, 10, 1, tzinfo=UTC) + timedelta(hours=number)
+    template = load_fixture("twitch/clips.json")["data"][0]
+    return {
+        **template,
+        "id": clip_id,
+        "url": f"https://clips.twitch.tv/{clip_id}",
+        "embed_url": f"https://clips.twitch.tv/embed?clip={clip_id}",
+        "broadcaster_id": BROADCASTER_ID,
+        "title": f"Clip number {number}",
+        "view_count": views,
+        "created_at": helix_time(created_at),
+        "thumbnail_url": f"https://static-cdn.jtvnw.net/twitch-clips-thumbnails-prod/{clip_id}/preview-480x272.jpg",
+        **fields,
+    }
+
+
+def helix_page(clips: list[dict], cursor: str | None = None) -> dict:
+    """A GET /clips answer: `pagination` is {} on the last page."""
+    return {"data": clips, "pagination": {"cursor": cursor} if cursor else {}}
+
+
+def helix_time(moment: datetime) -> str:
+    """RFC 3339 in UTC, as Helix writes and expects it."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def serve_clips(
+    mock,
+    page: dict | None = None,
+    *,
+    start: datetime,
+    end: datetime,
+    after: str | None = None,
+    status: int = 200,
+    broadcaster_id: str = BROADCASTER_ID,
+) -> None:
+    """Answer the Helix GET /clips query for exactly this broadcaster, window and cursor."""
+    params = {
+        "broadcaster_id": broadcaster_id,
+        "started_at": helix_time(start),
+        "ended_at": helix_time(end),
+        "first": "100",
+    }
+    if after:
+        params["after"] = after
+    mock.get(CLIPS_URL, match=[matchers.query_param_matcher(params)], json=page or {}, status=status)
+
+
+def clip_requests(mock) -> list[dict[str, str]]:
+    """The query parameters of every Helix GET /clips request, in order."""
+    clips_path = urlsplit(CLIPS_URL).path
+    return [
+        dict(parse_qsl(urlsplit(call.request.url).query))
+        for call in mock.calls
+        if urlsplit(call.request.url).path == clips_path
+    ]
+
+
+def helix_users(**fields) -> dict:
+    """fixtures/twitch/users.json (GET /users), its user's fields replaced by the keyword arguments."""
+    answer = load_fixture("twitch/users.json")
+    answer["data"][0].update(fields)
+    return answer
+
+
+def helix_downloads(clip_id: str, *, landscape: str | None, portrait: str | None = None) -> dict:
+    """fixtures/twitch/clips.downloads.json (GET /clips/downloads) for this clip and these links."""
+    answer = load_fixture("twitch/clips.downloads.json")
+    answer["data"][0].update(clip_id=clip_id, landscape_download_url=landscape, portrait_download_url=portrait)
+    return answer
+
+
+# --- Remotion Lambda -------------------------------------------------------------------------------
+
+REMOTION_WEBHOOK_SECRET = "remotion-test-webhook-secret"
+REMOTION_WEBHOOK_URL = "/webhooks/remotion/"
+REMOTION_BUCKET = "remotionlambda-useast1-abc123"
+
+
+def remotion_signature(body: bytes, secret: str = REMOTION_WEBHOOK_SECRET) -> str:
+    """X-Remotion-Signature: HMAC-SHA512 of the exact body bytes."""
+    return "sha512=" + hmac.new(secret.encode(), body, hashlib.sha512).hexdigest()
+
+
+def remotion_webhook(kind: str, *, render_id: str, job_id: str, bucket: str = REMOTION_BUCKET, **fields) -> dict:
+    """fixtures/remotion/<kind>.json (success, error or timeout) for this render of our job."""
+    payload = load_fixture(f"remotion/{kind}.json")
+    payload.update(renderId=render_id, bucketName=bucket, customData={"job": job_id})
+    if kind == "success":
+        output = f"https://{bucket}.s3.us-east-1.amazonaws.com/renders/{render_id}/out.mp4"
+        payload.update(outputUrl=output, outputFile=output)
+    return {**payload, **fields}
+
+
+def remotion_delivery(payload: dict, *, secret: str = REMOTION_WEBHOOK_SECRET) -> tuple[bytes, dict]:
+    """A webhook body as Remotion sends it (compact JSON) and its signed headers."""
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    return body, {
+        "HTTP_X_REMOTION_SIGNATURE": remotion_signature(body, secret),
+        "HTTP_X_REMOTION_STATUS": payload.get("type", ""),
+        "HTTP_X_REMOTION_MODE": "production",
+    }
+
+
+def post_remotion_webhook(client, payload: dict, *, secret: str = REMOTION_WEBHOOK_SECRET):
+    """POST a Remotion delivery to our webhook endpoint, signed as Remotion signs it."""
+    body, headers = remotion_delivery(payload, secret=secret)
+    return client.post(REMOTION_WEBHOOK_URL, data=body, content_type="application/json", **headers)
+
+
+@dataclass
+class Invocation:
+    client: object
+    function_name: str
+    payload: dict
+
+
+class FakeLambda:
+    """Answers the Remotion SDK's `lambda.invoke` calls in-process (see the `fake_lambda` fixture).
+
+    `answer()` queues answers for calls in order, `answer_for()` answers the calls about one render;
+    an answer is a response dict or an exception to raise. A start with no queued answer succeeds
+    with a fresh render id; any other call needs an answer.
+    """
+
+    def __init__(self):
+        self.calls: list[Invocation] = []
+        self.answers: list = []
+        self.by_render: dict[str, list] = {}
+        self._ids = itertools.count(1)
+
+    def answer(self, *answers) -> None:
+        self.answers.extend(answers)
+
+    def answer_for(self, render_id: str, *answers) -> None:
+        self.by_render.setdefault(render_id, []).extend(answers)
+
+    def invoke(self, client, params: dict) -> dict:
+        payload = json.loads(params["Payload"])
+        self.calls.append(Invocation(client, params["FunctionName"], payload))
+        queue = self.by_render.get(payload.get("renderId")) or self.answers
+        if queue:
+            answer = queue.pop(0)
+        elif payload.get("type") == "start":
+            answer = {"type": "success", "renderId": f"render-{next(self._ids)}", "bucketName": REMOTION_BUCKET}
+        else:
+            raise AssertionError(f"Lambda was invoked with no answer queued: {payload}")
+        if isinstance(answer, Exception):
+            raise answer
+        body = json.dumps(answer).encode()
+        return {"StatusCode": 200, "Payload": StreamingBody(io.BytesIO(body), len(body))}
+
+    @property
+    def starts(self) -> list[dict]:
+        return [call.payload for call in self.calls if call.payload.get("type") == "start"]
+
+
+# --- PostHog ---------------------------------------------------------------------------------------
+
+POSTHOG_HOST = "https://posthog.creatorsync.test"
+POSTHOG_PROJECT_KEY = "phc_test_project_key"
+POSTHOG_BATCH_URL = f"{POSTHOG_HOST}/batch/"
+POSTHOG_FLAGS_URL = f"{POSTHOG_HOST}/flags/?v=4"
+
+
+def remote_flag(key: str, *, enabled: bool = True, variant: str | None = None, payload=None) -> dict:
+    """One record of a /flags?v=4 answer; PostHog sends payloads as JSON text."""
+    return {
+        "key": key,
+        "enabled": enabled,
+        "variant": variant,
+        "reason": {"code": "condition_match", "description": "Matched condition set 1", "condition_index": 0},
+        "metadata": {"id": 7, "version": 3, "payload": json.dumps(payload) if payload is not None else None},
+    }
+
+
+def flags_answer(*records: dict) -> dict:
+    return {"flags": {record["key"]: record for record in records}, "errorsWhileComputingFlags": False}
+
+
+def posthog_bodies(mock) -> list[str]:
+    """Every request body sent to PostHog, as text."""
+    bodies = [call.request.body for call in mock.calls if call.request.url.startswith(POSTHOG_HOST)]
+    return [body.decode() if isinstance(body, bytes) else body or "" for body in bodies]
+
+
+# Nothing sent to PostHog may contain any of these: every secret and token the fakes above hand out.
+KNOWN_SECRETS = (
+    CLERK_SECRET_KEY,
+    CLERK_WEBHOOK_SECRET,
+    CLERK_WEBHOOK_SECRET.removeprefix("whsec_"),
+    REMOTION_WEBHOOK_SECRET,
+    TWITCH_CLIENT_SECRET,
+    TWITCH_APP_TOKEN,
+    TWITCH_USER_TOKEN,
+    "Bearer ",
+)
