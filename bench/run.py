@@ -7,6 +7,7 @@ table and writes bench/results.json.
 """
 
 import argparse
+import base64
 import hashlib
 import hmac
 import json
@@ -33,6 +34,8 @@ OTHER_USERS = 20
 OTHER_USER_CLIPS = 1_000
 RENDER_JOBS = 5_000
 RENDERING_JOBS = 2_000  # of RENDER_JOBS, left rendering for the webhook run
+OUTAGE_SECONDS = 8  # the database outage under a running queue worker (measure_reconnect)
+RECONNECT_SLACK_SECONDS = 2  # target: back within QUEUE_RECONNECT_MAX_WAIT_SECONDS plus this
 
 
 def main() -> None:
@@ -93,6 +96,7 @@ class Bench:
         self.measure_backfill()
         self.measure_dispatch_latency()
         self.measure_memory()
+        self.measure_reconnect()
         self.report()
 
     def start_database(self) -> None:
@@ -135,6 +139,7 @@ class Bench:
             "DATABASE_URL": self.database_url,
             "CLERK_ISSUER": f"{self.fakes_url}/clerk",
             "CLERK_SECRET_KEY": "",
+            "CLERK_WEBHOOK_SECRET": "whsec_" + base64.b64encode(b"bench-clerk-webhook-secret").decode(),
             "TWITCH_API_URL": f"{self.fakes_url}/helix",
             "TWITCH_AUTH_URL": f"{self.fakes_url}/twitch-auth",
             "TWITCH_CLIENT_ID": "bench-client",
@@ -479,6 +484,53 @@ class Bench:
         workers = gunicorn.children()
         self.results["memory"] = {"worker_rss_mb": [round(worker.memory_info().rss / 2**20, 1) for worker in workers]}
 
+    def measure_reconnect(self) -> None:
+        """The wall time from a database's return to the next job processed.
+
+        A queue worker (`manage.py queue_worker`, the bench's production settings) runs on a PostgreSQL
+        server of its own (never the embedded one the rest of the bench uses); the server is stopped for
+        OUTAGE_SECONDS and started again, a trivial job is queued, and the clock runs until it succeeded.
+        The machinery is the fault tests' (creatorsync/tests/test_worker_faults.py).
+        """
+        import tempfile
+
+        from django.conf import settings
+
+        from creatorsync.tests.test_worker_faults import (
+            ScratchPostgres,
+            WorkerProcess,
+            job_processed_after_outage,
+            latest_worker_id,
+            migrate,
+            wait_until,
+        )
+
+        folder = Path(tempfile.mkdtemp(prefix="creatorsync-bench-outage-"))
+        server = ScratchPostgres(folder)  # removed with everything in it, the worker's scratch folder too
+        worker = None
+        try:
+            env = {**self.env, "DATABASE_URL": server.create_database("outage"), "WORK_DIR": str(folder / "work")}
+            migrate(env)
+            worker = WorkerProcess(env, WORK / "outage-worker.log")
+            with server.connect("outage") as conn:
+                wait_until(lambda: latest_worker_id(conn) > 0, timeout=60, what="the queue worker to start")
+            outcome = job_processed_after_outage(
+                server, "outage", outage_seconds=OUTAGE_SECONDS, worker=worker, timeout=60
+            )
+        finally:
+            if worker:
+                worker.terminate()
+                worker.exits_within(30)
+                worker.kill()
+            server.remove()
+        seconds = outcome["seconds"]
+        self.results["reconnect"] = {
+            "outage_s": OUTAGE_SECONDS,
+            "reconnect_max_wait_s": settings.QUEUE_RECONNECT_MAX_WAIT_SECONDS,
+            "worker_survived": outcome["survived"],
+            "seconds_to_next_job": round(seconds, 2) if seconds is not None else None,
+        }
+
     # --- output ----------------------------------------------------------------------------
 
     def report(self) -> None:
@@ -557,6 +609,19 @@ class Bench:
                 f"p95 {dispatch['p95_ms']} ms",
                 "median <= 50 ms",
                 "ok" if dispatch["median_ms"] is not None and dispatch["median_ms"] <= 50 else "MISS",
+            )
+        )
+        reconnect = results["reconnect"]
+        reconnect_target = reconnect["reconnect_max_wait_s"] + RECONNECT_SLACK_SECONDS
+        reconnect_seconds = reconnect["seconds_to_next_job"]
+        rows.append(
+            (
+                "Next job after a database outage",
+                f"{reconnect_seconds} s" if reconnect_seconds is not None else "not within 60 s",
+                "",
+                f"{reconnect['outage_s']} s outage, the worker {'alive' if reconnect['worker_survived'] else 'exited'}",
+                f"<= {reconnect_target:g} s",
+                "ok" if reconnect_seconds is not None and reconnect_seconds <= reconnect_target else "MISS",
             )
         )
         rss = max(results["memory"]["worker_rss_mb"])

@@ -1,6 +1,7 @@
-"""Builders for clip tests: clips and imports in the database, and real video files.
+"""Builders for clip tests: clips and imports in the database, real video files, and a clip's downloads.
 
-Helix payloads live with the other vendor fakes, in integrations/tests/fakes.py.
+Helix payloads live with the other vendor fakes, in integrations/tests/fakes.py; serve_clip_downloads
+puts them together for one clip.
 """
 
 import itertools
@@ -12,8 +13,12 @@ from django.utils import timezone
 
 from clips.media import generate_sample_video
 from clips.models import Clip, ClipImport
+from integrations.tests.fakes import DOWNLOADS_URL, helix_downloads, serve_clerk_twitch_token
 
 _sequence = itertools.count(1)
+
+LANDSCAPE_URL = "https://production.assets.clips.twitchcdn.test/landscape.mp4?sig=abc"
+PORTRAIT_URL = "https://production.assets.clips.twitchcdn.test/portrait.mp4?sig=def"
 
 
 def make_clip(owner, **fields) -> Clip:
@@ -53,3 +58,26 @@ def make_import(user, *, days: int = 7, **fields) -> ClipImport:
 def make_video(path: Path, *, width: int = 320, height: int = 180, seconds: float = 1.0) -> Path:
     """A real H.264 MP4 (see clips.media.generate_sample_video)."""
     return generate_sample_video(path, width=width, height=height, seconds=seconds)
+
+
+def serve_clip_downloads(
+    mock, clip: Clip, *, landscape: bytes | int | None, portrait: bytes | int | None = None
+) -> None:
+    """On `mock`: Clerk hands out the owner's Twitch token, Helix offers the clip's links, the CDN answers them.
+
+    Each layout is the bytes the CDN serves at its link (LANDSCAPE_URL, PORTRAIT_URL), the HTTP status
+    the link fails with, or None for no link. A second call replaces Helix's offer and the CDN's answers.
+    """
+    serve_clerk_twitch_token(mock, clip.owner)
+    landscape_url = LANDSCAPE_URL if landscape is not None else None
+    portrait_url = PORTRAIT_URL if portrait is not None else None
+    mock.upsert(
+        "GET", DOWNLOADS_URL, json=helix_downloads(clip.twitch_clip_id, landscape=landscape_url, portrait=portrait_url)
+    )
+    for url, answer in ((landscape_url, landscape), (portrait_url, portrait)):
+        if url is None:
+            continue
+        if isinstance(answer, int):
+            mock.upsert("GET", url, status=answer)
+        else:
+            mock.upsert("GET", url, body=answer, content_type="video/mp4")

@@ -8,13 +8,10 @@ from django.db import transaction
 from clips import services
 from clips.media import probe_video
 from clips.models import Clip
-from clips.tests.factories import make_clip, make_ready_clip
-from integrations.tests.fakes import BROADCASTER_ID, DOWNLOADS_URL, clerk_oauth_token_url, helix_downloads
+from clips.tests.factories import PORTRAIT_URL, make_clip, make_ready_clip, serve_clip_downloads
+from integrations.tests.fakes import BROADCASTER_ID
 
 pytestmark = pytest.mark.django_db
-
-LANDSCAPE_URL = "https://production.assets.clips.twitchcdn.test/landscape.mp4?sig=abc"
-PORTRAIT_URL = "https://production.assets.clips.twitchcdn.test/portrait.mp4?sig=def"
 
 
 @pytest.fixture
@@ -40,16 +37,6 @@ def clip(streamer) -> Clip:
     return make_clip(streamer, twitch_clip_id="FunnyClip-xyz", broadcaster_id=BROADCASTER_ID)
 
 
-def offer_downloads(http, clip: Clip, *, landscape: str | None, portrait: str | None) -> None:
-    """Clerk hands out a token with the clip scope and Helix offers these download links."""
-    http.upsert(
-        "GET",
-        clerk_oauth_token_url(clip.owner),
-        json=[{"token": "twitch-user-token-1", "scopes": ["channel:manage:clips"]}],
-    )
-    http.upsert("GET", DOWNLOADS_URL, json=helix_downloads(clip.twitch_clip_id, landscape=landscape, portrait=portrait))
-
-
 def fetch(clip: Clip) -> Clip:
     fetched = services.clip_media_fetch(clip_id=str(clip.pk))
     fetched.refresh_from_db()
@@ -70,9 +57,7 @@ def in_storage(settings, *names: str) -> list[Path]:
 def test_a_clip_offered_in_both_layouts_stores_the_portrait_version_and_says_so(
     http, clip, landscape_bytes, portrait_bytes, settings
 ):
-    offer_downloads(http, clip, landscape=LANDSCAPE_URL, portrait=PORTRAIT_URL)
-    http.get(LANDSCAPE_URL, body=landscape_bytes, content_type="video/mp4")
-    http.get(PORTRAIT_URL, body=portrait_bytes, content_type="video/mp4")
+    serve_clip_downloads(http, clip, landscape=landscape_bytes, portrait=portrait_bytes)
 
     fetched = fetch(clip)
 
@@ -83,9 +68,7 @@ def test_a_clip_offered_in_both_layouts_stores_the_portrait_version_and_says_so(
 
 
 def test_a_portrait_version_that_fails_to_download_is_not_claimed(http, clip, landscape_bytes, settings):
-    offer_downloads(http, clip, landscape=LANDSCAPE_URL, portrait=PORTRAIT_URL)
-    http.get(LANDSCAPE_URL, body=landscape_bytes, content_type="video/mp4")
-    http.get(PORTRAIT_URL, status=403)
+    serve_clip_downloads(http, clip, landscape=landscape_bytes, portrait=403)
 
     fetched = fetch(clip)
 
@@ -98,8 +81,7 @@ def test_a_portrait_version_that_fails_to_download_is_not_claimed(http, clip, la
 def test_a_clip_offered_only_in_portrait_keeps_it_as_its_main_file_without_claiming_a_portrait_version(
     http, clip, portrait_bytes, settings
 ):
-    offer_downloads(http, clip, landscape=None, portrait=PORTRAIT_URL)
-    http.get(PORTRAIT_URL, body=portrait_bytes, content_type="video/mp4")
+    serve_clip_downloads(http, clip, landscape=None, portrait=portrait_bytes)
 
     fetched = fetch(clip)
 
@@ -113,11 +95,9 @@ def test_a_clip_offered_only_in_portrait_keeps_it_as_its_main_file_without_claim
 def test_a_refetch_that_no_longer_gets_a_portrait_version_removes_the_old_one(
     http, clip, landscape_bytes, portrait_bytes, settings
 ):
-    offer_downloads(http, clip, landscape=LANDSCAPE_URL, portrait=PORTRAIT_URL)
-    http.get(LANDSCAPE_URL, body=landscape_bytes, content_type="video/mp4")
-    http.get(PORTRAIT_URL, body=portrait_bytes, content_type="video/mp4")
+    serve_clip_downloads(http, clip, landscape=landscape_bytes, portrait=portrait_bytes)
     assert fetch(clip).has_portrait is True
-    offer_downloads(http, clip, landscape=LANDSCAPE_URL, portrait=None)
+    serve_clip_downloads(http, clip, landscape=landscape_bytes)
 
     refetched = fetch(clip)
 
@@ -129,9 +109,7 @@ def test_a_refetch_that_no_longer_gets_a_portrait_version_removes_the_old_one(
 def test_a_refetch_whose_portrait_download_fails_does_not_keep_claiming_the_old_one(
     http, clip, landscape_bytes, portrait_bytes, settings
 ):
-    offer_downloads(http, clip, landscape=LANDSCAPE_URL, portrait=PORTRAIT_URL)
-    http.get(LANDSCAPE_URL, body=landscape_bytes, content_type="video/mp4")
-    http.get(PORTRAIT_URL, body=portrait_bytes, content_type="video/mp4")
+    serve_clip_downloads(http, clip, landscape=landscape_bytes, portrait=portrait_bytes)
     fetch(clip)
     http.replace("GET", PORTRAIT_URL, status=403)
 
@@ -145,9 +123,7 @@ def test_a_refetch_whose_portrait_download_fails_does_not_keep_claiming_the_old_
 def test_the_api_offers_a_portrait_version_only_when_one_is_stored(
     api_client, bearer, http, clip, landscape_bytes, settings
 ):
-    offer_downloads(http, clip, landscape=LANDSCAPE_URL, portrait=PORTRAIT_URL)
-    http.get(LANDSCAPE_URL, body=landscape_bytes, content_type="video/mp4")
-    http.get(PORTRAIT_URL, status=403)
+    serve_clip_downloads(http, clip, landscape=landscape_bytes, portrait=403)
     fetch(clip)
 
     body = api_client.get(f"/api/clips/{clip.pk}/", **bearer(clip.owner)).json()

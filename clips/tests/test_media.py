@@ -8,41 +8,22 @@ from procrastinate.contrib.django.models import ProcrastinateJob
 
 from clips import services
 from clips.models import Clip
-from clips.tests.factories import make_clip, make_video
+from clips.tests.factories import LANDSCAPE_URL, PORTRAIT_URL, make_clip, make_video, serve_clip_downloads
 from integrations.tests.fakes import (
     BROADCASTER_ID,
     DOWNLOADS_URL,
     TWITCH_USER_TOKEN,
     clerk_oauth_token_url,
-    helix_downloads,
     serve_clerk_twitch_token,
 )
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clerk_settings", "twitch")]
-
-LANDSCAPE_URL = "https://production.assets.clips.twitchcdn.test/landscape.mp4?sig=abc"
-PORTRAIT_URL = "https://production.assets.clips.twitchcdn.test/portrait.mp4?sig=def"
 
 
 @pytest.fixture(scope="module")
 def twitch_video(tmp_path_factory) -> bytes:
     """The bytes of a real 2-second 640x360 MP4, as the Twitch CDN would serve them."""
     return make_video(tmp_path_factory.mktemp("cdn") / "clip.mp4", width=640, height=360, seconds=2).read_bytes()
-
-
-def serve_downloads(
-    mocked_http, clip: Clip, *, landscape: str | None = LANDSCAPE_URL, portrait: str | None = None
-) -> None:
-    """Helix offers these download links for the clip."""
-    mocked_http.get(DOWNLOADS_URL, json=helix_downloads(clip.twitch_clip_id, landscape=landscape, portrait=portrait))
-
-
-def ready_to_download(mocked_http, clip: Clip, video: bytes, **urls) -> None:
-    """Clerk hands out a token with the clip scope, Helix offers links, the CDN serves the video."""
-    serve_clerk_twitch_token(mocked_http, clip.owner)
-    serve_downloads(mocked_http, clip, **urls)
-    for url in {urls.get("landscape", LANDSCAPE_URL), urls.get("portrait")} - {None}:
-        mocked_http.get(url, body=video, content_type="video/mp4")
 
 
 def calls_to(mocked_http, url: str) -> list:
@@ -61,7 +42,7 @@ def fetch(clip: Clip) -> Clip:
 
 
 def test_a_clip_is_downloaded_probed_and_stored(mocked_http, twitch_clip, twitch_video, settings):
-    ready_to_download(mocked_http, twitch_clip, twitch_video, portrait=PORTRAIT_URL)
+    serve_clip_downloads(mocked_http, twitch_clip, landscape=twitch_video, portrait=twitch_video)
     fetched = fetch(twitch_clip)
     assert fetched.media_status == Clip.MediaStatus.READY
     assert fetched.media_error == ""
@@ -78,7 +59,7 @@ def test_a_clip_is_downloaded_probed_and_stored(mocked_http, twitch_clip, twitch
 def test_the_landscape_file_is_preferred_and_the_portrait_version_kept_for_the_portrait_layout(
     mocked_http, twitch_clip, twitch_video
 ):
-    ready_to_download(mocked_http, twitch_clip, twitch_video, portrait=PORTRAIT_URL)
+    serve_clip_downloads(mocked_http, twitch_clip, landscape=twitch_video, portrait=twitch_video)
     fetched = fetch(twitch_clip)
     assert fetched.has_portrait is True
     assert len(calls_to(mocked_http, LANDSCAPE_URL)) == 1
@@ -90,10 +71,7 @@ def test_the_landscape_file_is_preferred_and_the_portrait_version_kept_for_the_p
 
 
 def test_a_portrait_version_that_fails_to_download_does_not_fail_the_clip(mocked_http, twitch_clip, twitch_video):
-    serve_clerk_twitch_token(mocked_http, twitch_clip.owner)
-    serve_downloads(mocked_http, twitch_clip, portrait=PORTRAIT_URL)
-    mocked_http.get(LANDSCAPE_URL, body=twitch_video, content_type="video/mp4")
-    mocked_http.get(PORTRAIT_URL, status=403)
+    serve_clip_downloads(mocked_http, twitch_clip, landscape=twitch_video, portrait=403)
     fetched = fetch(twitch_clip)
     assert fetched.media_status == Clip.MediaStatus.READY
     assert fetched.has_portrait is False
@@ -101,19 +79,19 @@ def test_a_portrait_version_that_fails_to_download_does_not_fail_the_clip(mocked
 
 
 def test_without_a_portrait_version_has_portrait_stays_false(mocked_http, twitch_clip, twitch_video):
-    ready_to_download(mocked_http, twitch_clip, twitch_video)
+    serve_clip_downloads(mocked_http, twitch_clip, landscape=twitch_video)
     assert fetch(twitch_clip).has_portrait is False
 
 
 def test_only_a_portrait_link_is_used_when_there_is_no_landscape_one(mocked_http, twitch_clip, twitch_video):
-    ready_to_download(mocked_http, twitch_clip, twitch_video, landscape=None, portrait=PORTRAIT_URL)
+    serve_clip_downloads(mocked_http, twitch_clip, landscape=None, portrait=twitch_video)
     fetched = fetch(twitch_clip)
     assert fetched.media_status == Clip.MediaStatus.READY
     assert len(calls_to(mocked_http, PORTRAIT_URL)) == 1
 
 
 def test_helix_is_called_with_the_streamers_own_token_and_our_client_id(mocked_http, twitch_clip, twitch_video):
-    ready_to_download(mocked_http, twitch_clip, twitch_video)
+    serve_clip_downloads(mocked_http, twitch_clip, landscape=twitch_video)
     fetch(twitch_clip)
     [clerk_call] = calls_to(mocked_http, clerk_oauth_token_url(twitch_clip.owner))
     assert clerk_call.request.headers["Authorization"] == "Bearer sk_test_creatorsync"
@@ -126,14 +104,14 @@ def test_helix_is_called_with_the_streamers_own_token_and_our_client_id(mocked_h
 
 def test_an_editor_downloads_another_channels_clip_as_editor(mocked_http, streamer, twitch_video):
     twitch_clip = make_clip(streamer, twitch_clip_id="OtherChannelClip", broadcaster_id="777")
-    ready_to_download(mocked_http, twitch_clip, twitch_video)
+    serve_clip_downloads(mocked_http, twitch_clip, landscape=twitch_video)
     assert fetch(twitch_clip).media_status == Clip.MediaStatus.READY
     query = parse_qs(urlsplit(calls_to(mocked_http, DOWNLOADS_URL)[0].request.url).query)
     assert (query["editor_id"], query["broadcaster_id"]) == ([BROADCASTER_ID], ["777"])
 
 
 def test_the_editor_scope_is_enough(mocked_http, twitch_clip, twitch_video):
-    ready_to_download(mocked_http, twitch_clip, twitch_video)
+    serve_clip_downloads(mocked_http, twitch_clip, landscape=twitch_video)
     mocked_http.replace(
         "GET",
         clerk_oauth_token_url(twitch_clip.owner),
@@ -143,7 +121,7 @@ def test_the_editor_scope_is_enough(mocked_http, twitch_clip, twitch_video):
 
 
 def test_a_refetch_replaces_the_old_file(mocked_http, twitch_clip, twitch_video, settings):
-    ready_to_download(mocked_http, twitch_clip, twitch_video)
+    serve_clip_downloads(mocked_http, twitch_clip, landscape=twitch_video)
     first = fetch(twitch_clip).media_file.name
     second = fetch(twitch_clip).media_file.name
     assert second != first
@@ -161,8 +139,8 @@ def assert_failed(clip: Clip, *words: str) -> None:
         assert word in clip.media_error
 
 
-def test_a_clip_without_download_links_fails_clearly(mocked_http, twitch_clip, twitch_video, settings):
-    ready_to_download(mocked_http, twitch_clip, twitch_video, landscape=None, portrait=None)
+def test_a_clip_without_download_links_fails_clearly(mocked_http, twitch_clip, settings):
+    serve_clip_downloads(mocked_http, twitch_clip, landscape=None)
     fetch(twitch_clip)
     assert_failed(twitch_clip, "no downloadable file")
     assert stored_files(settings) == []
@@ -222,9 +200,10 @@ def test_an_unlinked_twitch_account_fails_clearly(mocked_http, owner):
 
 def test_an_oversize_content_length_fails_without_storing_anything(mocked_http, twitch_clip, twitch_video, settings):
     settings.CLIP_MAX_DOWNLOAD_BYTES = 1000
-    serve_clerk_twitch_token(mocked_http, twitch_clip.owner)
-    serve_downloads(mocked_http, twitch_clip)
-    mocked_http.get(LANDSCAPE_URL, body=twitch_video, content_type="video/mp4", auto_calculate_content_length=True)
+    serve_clip_downloads(mocked_http, twitch_clip, landscape=twitch_video)
+    mocked_http.replace(
+        "GET", LANDSCAPE_URL, body=twitch_video, content_type="video/mp4", auto_calculate_content_length=True
+    )
     fetch(twitch_clip)
     assert calls_to(mocked_http, LANDSCAPE_URL)[0].response.headers["Content-Length"] == str(len(twitch_video))
     assert_failed(twitch_clip, "larger than the", "limit")
@@ -233,7 +212,7 @@ def test_an_oversize_content_length_fails_without_storing_anything(mocked_http, 
 
 def test_an_oversize_stream_without_content_length_is_cut_off(mocked_http, twitch_clip, twitch_video, settings):
     settings.CLIP_MAX_DOWNLOAD_BYTES = 1000
-    ready_to_download(mocked_http, twitch_clip, twitch_video)
+    serve_clip_downloads(mocked_http, twitch_clip, landscape=twitch_video)
     fetch(twitch_clip)
     assert "Content-Length" not in calls_to(mocked_http, LANDSCAPE_URL)[0].response.headers
     assert_failed(twitch_clip, "larger than the", "limit")
@@ -242,23 +221,24 @@ def test_an_oversize_stream_without_content_length_is_cut_off(mocked_http, twitc
 
 @pytest.mark.parametrize("status", [403, 410])
 def test_an_expired_download_link_asks_to_try_again(mocked_http, twitch_clip, settings, status):
-    serve_clerk_twitch_token(mocked_http, twitch_clip.owner)
-    serve_downloads(mocked_http, twitch_clip)
-    mocked_http.get(LANDSCAPE_URL, status=status, body="<Error><Code>AccessDenied</Code></Error>")
+    serve_clip_downloads(mocked_http, twitch_clip, landscape=status)
+    mocked_http.replace("GET", LANDSCAPE_URL, status=status, body="<Error><Code>AccessDenied</Code></Error>")
     fetch(twitch_clip)
     assert_failed(twitch_clip, f"HTTP {status}", "expired", "Try again")
     assert stored_files(settings) == []
 
 
 def test_a_download_that_is_not_a_video_fails_clearly(mocked_http, twitch_clip, settings):
-    ready_to_download(mocked_http, twitch_clip, b"<html><body>Sorry, this clip is unavailable</body></html>")
+    serve_clip_downloads(
+        mocked_http, twitch_clip, landscape=b"<html><body>Sorry, this clip is unavailable</body></html>"
+    )
     fetch(twitch_clip)
     assert_failed(twitch_clip, "not a video")
     assert stored_files(settings) == []
 
 
 def test_a_failed_refetch_marks_the_clip_failed(mocked_http, twitch_clip, twitch_video):
-    ready_to_download(mocked_http, twitch_clip, twitch_video)
+    serve_clip_downloads(mocked_http, twitch_clip, landscape=twitch_video)
     fetch(twitch_clip)
     mocked_http.replace("GET", LANDSCAPE_URL, status=403)
     fetch(twitch_clip)
@@ -287,7 +267,7 @@ def test_a_garbled_clerk_answer_fails_clearly_instead_of_raising(mocked_http, tw
 
 @pytest.mark.django_db(transaction=True)
 def test_a_requested_download_runs_on_the_queue(mocked_http, twitch_clip, twitch_video, run_queued_jobs):
-    ready_to_download(mocked_http, twitch_clip, twitch_video)
+    serve_clip_downloads(mocked_http, twitch_clip, landscape=twitch_video)
     assert services.clip_media_fetch_request(clip=twitch_clip).media_status == Clip.MediaStatus.DOWNLOADING
     run_queued_jobs()
     twitch_clip.refresh_from_db()

@@ -170,7 +170,11 @@ def _font_file() -> str | None:
 def _run(
     command: list[str], *, duration: float, on_progress: Callable[[float], bool], should_stop: Callable[[], bool]
 ) -> None:
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Its own session: a signal to the worker's process group (Ctrl-C, a supervisor) must not kill ffmpeg
+    # before the worker's grace period decides; the worker stops it itself.
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     try:
         _follow(process, duration=duration, on_progress=on_progress, should_stop=should_stop)
     except BaseException:

@@ -3,63 +3,27 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 from django.contrib import messages as levels
-from django.contrib.messages import get_messages
 from django.utils import timezone
 from procrastinate.contrib.django.models import ProcrastinateJob
 
-from clips.tests.factories import make_clip
-from renders.models import RenderEvent, RenderJob, RenderPreset
+from core.tests.helpers import run_action, run_action_with_levels
+from integrations.tests.fakes import FakeLambda
+from renders.models import RenderEvent, RenderJob
+from renders.tests.factories import make_job, make_preset
 
 pytestmark = pytest.mark.django_db
 
 JOBS = "/admin/renders/renderjob/"
 DISPATCH_TASK = "renders.tasks.dispatch_render"
-LAYOUT = {"trim_start": 0, "trim_end": 1, "aspect": "9:16", "layout": "fill"}
 ADMIN = RenderEvent.Source.ADMIN
 NOT_IN_STATE = "not in a state for it"
 Status = RenderJob.Status
 
 
-@pytest.fixture
-def staff_client(client, admin_user):
-    client.force_login(admin_user)
-    return client
-
-
-@pytest.fixture
-def clip(owner):
-    return make_clip(owner, title="Insane ace on Ascent")
-
-
-def make_job(owner, clip, preset, *, created_at: datetime | None = None, **fields) -> RenderJob:
-    defaults = {
-        "input_props": dict(LAYOUT),
-        "backend": RenderJob.Backend.LOCAL,
-        "deadline_at": timezone.now() + timedelta(minutes=30),
-    }
-    job = RenderJob.objects.create(owner=owner, clip=clip, preset=preset, **{**defaults, **fields})
-    if created_at:
-        RenderJob.objects.filter(pk=job.pk).update(created_at=created_at)
-        job.refresh_from_db()
-    return job
-
-
 def failed_job(owner, clip, preset, **fields) -> RenderJob:
     return make_job(owner, clip, preset, status=Status.FAILED, failure_reason="error", **fields)
-
-
-def run_action(staff_client, action: str, jobs) -> list[tuple[int, str]]:
-    """Post an action for these jobs; return the (level, text) of each message shown to staff."""
-    response = staff_client.post(JOBS, {"action": action, "_selected_action": [str(job.pk) for job in jobs]})
-    assert response.status_code == 302
-    return [(message.level, str(message)) for message in get_messages(response.wsgi_request)]
-
-
-def texts(shown: list[tuple[int, str]]) -> list[str]:
-    return [text for _, text in shown]
 
 
 def statuses(*jobs: RenderJob) -> list[str]:
@@ -70,8 +34,10 @@ def dispatches() -> int:
     return ProcrastinateJob.objects.filter(task_name=DISPATCH_TASK).count()
 
 
-def month_start() -> datetime:
-    return timezone.now().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+def month_age() -> timedelta:
+    """How long ago this month began: a job older than that was created last month."""
+    now = timezone.now()
+    return now - now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
 def next_month_start() -> datetime:
@@ -104,7 +70,7 @@ def test_retrying_more_jobs_than_the_plan_allows_retries_what_fits_and_names_eac
     jobs = [failed_job(owner, clip, preset) for _ in range(3)]
     before = dispatches()
 
-    shown = run_action(staff_client, "retry", jobs)
+    shown = run_action_with_levels(staff_client, JOBS, "retry", jobs)
 
     assert sorted(statuses(*jobs)) == [Status.FAILED, Status.FAILED, Status.QUEUED]
     assert dispatches() == before + 1
@@ -116,12 +82,10 @@ def test_retrying_more_jobs_than_the_plan_allows_retries_what_fits_and_names_eac
 
 def test_a_retry_the_plans_resolution_forbids_is_refused_by_name(staff_client, owner, clip, render_limits):
     render_limits(max_output_height=1280)
-    full_hd = RenderPreset.objects.create(
-        name="Vertical 1080p", slug="vertical-1080p", composition_id="VerticalShort", width=1080, height=1920
-    )
+    full_hd = make_preset(name="Vertical 1080p", slug="vertical-1080p", width=1080, height=1920)
     job = failed_job(owner, clip, full_hd)
 
-    shown = run_action(staff_client, "retry", [job])
+    shown = run_action_with_levels(staff_client, JOBS, "retry", [job])
 
     assert shown == [
         (levels.ERROR, f"{job}: Your plan renders up to 1280p; this preset and aspect render 1920p."),
@@ -134,16 +98,15 @@ def test_a_retry_selection_reports_done_skipped_and_refused_rows_apart(
     staff_client, owner, clip, preset, render_limits
 ):
     render_limits(monthly_renders=1)
-    oldest, newest = timezone.now() - timedelta(minutes=2), timezone.now() - timedelta(minutes=1)
     # The changelist lists the newest first, and the action goes down the list in that order.
-    retried = failed_job(owner, clip, preset, created_at=newest)
-    refused = failed_job(owner, clip, preset, created_at=oldest)
+    retried = failed_job(owner, clip, preset, age=timedelta(minutes=1))
+    refused = failed_job(owner, clip, preset, age=timedelta(minutes=2))
     # Created last month, so it takes none of this month's one render.
-    rendering = make_job(owner, clip, preset, status=Status.RENDERING, created_at=month_start() - timedelta(days=1))
+    rendering = make_job(owner, clip, preset, status=Status.RENDERING, age=month_age() + timedelta(days=1))
 
-    shown = run_action(staff_client, "retry", [refused, rendering, retried])
+    shown = run_action(staff_client, JOBS, "retry", [refused, rendering, retried])
 
-    assert texts(shown) == [
+    assert shown == [
         f"{refused}: {monthly_limit_message(1)}",
         f"Retried 1 of 3. Skipped 1: {NOT_IN_STATE}. Refused 1: see above.",
     ]
@@ -152,10 +115,9 @@ def test_a_retry_selection_reports_done_skipped_and_refused_rows_apart(
 
 def test_retries_of_last_months_jobs_count_against_this_months_plan(staff_client, owner, clip, preset, render_limits):
     render_limits(monthly_renders=1)
-    last_month = month_start() - timedelta(days=3)
-    jobs = [failed_job(owner, clip, preset, created_at=last_month) for _ in range(3)]
+    jobs = [failed_job(owner, clip, preset, age=month_age() + timedelta(days=3)) for _ in range(3)]
 
-    shown = run_action(staff_client, "retry", jobs)
+    shown = run_action_with_levels(staff_client, JOBS, "retry", jobs)
 
     assert shown[-1] == (levels.SUCCESS, "Retried 1 of 3. Refused 2: see above.")
     assert sorted(statuses(*jobs)) == [Status.FAILED, Status.FAILED, Status.QUEUED]
@@ -165,7 +127,7 @@ def test_retrying_jobs_that_are_not_failed_or_cancelled_skips_them_all(staff_cli
     jobs = [make_job(owner, clip, preset, status=status) for status in (Status.QUEUED, Status.SUCCEEDED)]
     before = dispatches()
 
-    shown = run_action(staff_client, "retry", jobs)
+    shown = run_action_with_levels(staff_client, JOBS, "retry", jobs)
 
     assert shown == [(levels.WARNING, f"Retried 0 of 2. Skipped 2: {NOT_IN_STATE}.")]
     assert statuses(*jobs) == [Status.QUEUED, Status.SUCCEEDED]
@@ -181,7 +143,7 @@ def test_cancelling_final_jobs_skips_and_counts_them(staff_client, owner, clip, 
         make_job(owner, clip, preset, status=status) for status in (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
     ]
 
-    shown = run_action(staff_client, "cancel", [queued, *finals])
+    shown = run_action_with_levels(staff_client, JOBS, "cancel", [queued, *finals])
 
     assert shown == [(levels.SUCCESS, f"Cancelled 1 of 4. Skipped 3: {NOT_IN_STATE}.")]
     assert statuses(queued, *finals) == [Status.CANCELLED, Status.SUCCEEDED, Status.FAILED, Status.CANCELLED]
@@ -193,7 +155,7 @@ def test_cancelling_final_jobs_skips_and_counts_them(staff_client, owner, clip, 
 def test_cancelling_only_final_jobs_warns_that_nothing_was_done(staff_client, owner, clip, preset):
     succeeded = make_job(owner, clip, preset, status=Status.SUCCEEDED)
 
-    shown = run_action(staff_client, "cancel", [succeeded])
+    shown = run_action_with_levels(staff_client, JOBS, "cancel", [succeeded])
 
     assert shown == [(levels.WARNING, f"Cancelled 0 of 1. Skipped 1: {NOT_IN_STATE}.")]
 
@@ -202,7 +164,7 @@ def test_marking_final_jobs_failed_skips_and_counts_them(staff_client, owner, cl
     succeeded = make_job(owner, clip, preset, status=Status.SUCCEEDED)
     cancelled = make_job(owner, clip, preset, status=Status.CANCELLED, failure_reason="cancelled")
 
-    shown = run_action(staff_client, "mark_failed", [succeeded, cancelled])
+    shown = run_action_with_levels(staff_client, JOBS, "mark_failed", [succeeded, cancelled])
 
     assert shown == [(levels.WARNING, f"Marked failed 0 of 2. Skipped 2: {NOT_IN_STATE}.")]
     assert statuses(succeeded, cancelled) == [Status.SUCCEEDED, Status.CANCELLED]
@@ -213,25 +175,10 @@ def test_marking_final_jobs_failed_skips_and_counts_them(staff_client, owner, cl
 
 
 @pytest.fixture
-def lambda_down(monkeypatch, tmp_path, remotion_settings):
-    """Every Lambda invocation fails as AWS does when the service is in trouble."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    invocations = []
-    real_call = BaseClient._make_api_call
-
-    def make_api_call(self, operation_name, api_params):
-        if operation_name != "Invoke":
-            return real_call(self, operation_name, api_params)
-        invocations.append(api_params)
-        raise ClientError({"Error": {"Code": "ServiceException", "Message": "Lambda is down"}}, "Invoke")
-
-    monkeypatch.setattr(BaseClient, "_make_api_call", make_api_call)
-    return invocations
+def lambda_down(fake_lambda, remotion_settings) -> FakeLambda:
+    """The next Lambda invocation fails as AWS does when the service is in trouble."""
+    fake_lambda.answer(ClientError({"Error": {"Code": "ServiceException", "Message": "Lambda is down"}}, "Invoke"))
+    return fake_lambda
 
 
 def test_repolling_when_the_backend_does_not_answer_skips_the_job_and_keeps_it_rendering(
@@ -249,11 +196,11 @@ def test_repolling_when_the_backend_does_not_answer_skips_the_job_and_keeps_it_r
     )
     not_dispatched = make_job(owner, clip, preset, backend=RenderJob.Backend.REMOTION_LAMBDA)
 
-    shown = run_action(staff_client, "repoll", [on_lambda, not_dispatched])
+    shown = run_action_with_levels(staff_client, JOBS, "repoll", [on_lambda, not_dispatched])
 
     assert shown == [
         (levels.WARNING, "Re-polled 0 of 2. Skipped 2: not dispatched yet, or the backend did not answer.")
     ]
-    assert len(lambda_down) == 1
+    assert len(lambda_down.calls) == 1
     assert statuses(on_lambda, not_dispatched) == [Status.RENDERING, Status.QUEUED]
     assert RenderJob.objects.get(pk=on_lambda.pk).last_polled_at is not None

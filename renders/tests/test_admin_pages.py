@@ -10,13 +10,12 @@ from django.core.files.storage import default_storage
 from django.test import Client
 from django.utils import timezone
 
-from clips.tests.factories import make_clip
 from renders.models import RenderJob, render_output_path
+from renders.tests.factories import make_job
 
 pytestmark = pytest.mark.django_db
 
 JOBS = "/admin/renders/renderjob/"
-LAYOUT = {"trim_start": 0, "trim_end": 1, "aspect": "9:16", "layout": "fill"}
 VIDEO_BYTES = b"\x00\x00\x00\x18ftypmp42" + b"rendered-video" * 100
 REMOTION_OUTPUT = "https://remotionlambda-useast1-abc123.s3.us-east-1.amazonaws.com/renders/r1/out.mp4"
 Status = RenderJob.Status
@@ -40,22 +39,6 @@ def tags(page: str, tag: str) -> list[dict[str, str | None]]:
     return finder.found
 
 
-@pytest.fixture
-def staff_client(client, admin_user):
-    client.force_login(admin_user)
-    return client
-
-
-def make_job(owner, preset, **fields) -> RenderJob:
-    defaults = {
-        "clip": make_clip(owner),
-        "input_props": dict(LAYOUT),
-        "backend": RenderJob.Backend.LOCAL,
-        "deadline_at": timezone.now() + timedelta(minutes=30),
-    }
-    return RenderJob.objects.create(owner=owner, preset=preset, **{**defaults, **fields})
-
-
 def change_page(staff_client, job: RenderJob) -> str:
     response = staff_client.get(f"{JOBS}{job.pk}/change/")
     assert response.status_code == 200
@@ -70,9 +53,9 @@ def body(response) -> bytes:
 
 
 @pytest.fixture
-def succeeded_job(owner, preset, media_root) -> RenderJob:
+def succeeded_job(owner, clip, preset, media_root) -> RenderJob:
     """Rendered and copied into our storage."""
-    job = make_job(owner, preset, status=Status.SUCCEEDED, finished_at=timezone.now())
+    job = make_job(owner, clip, preset, status=Status.SUCCEEDED, finished_at=timezone.now())
     name = default_storage.save(render_output_path(job, "out.mp4"), ContentFile(VIDEO_BYTES))
     RenderJob.objects.filter(pk=job.pk).update(output_file=name)
     return job
@@ -100,17 +83,17 @@ def test_the_output_is_the_first_thing_on_the_change_form(staff_client, succeede
     assert (first_field.field["name"], first_field.field["label"]) == ("output_player", "Output")
 
 
-def test_an_output_not_copied_yet_plays_from_where_the_backend_left_it(staff_client, owner, preset, media_root):
-    job = make_job(owner, preset, status=Status.SUCCEEDED, output_url=REMOTION_OUTPUT)
+def test_an_output_not_copied_yet_plays_from_where_the_backend_left_it(staff_client, owner, clip, preset, media_root):
+    job = make_job(owner, clip, preset, status=Status.SUCCEEDED, output_url=REMOTION_OUTPUT)
 
     (video,) = tags(change_page(staff_client, job), "video")
 
     assert video["src"] == REMOTION_OUTPUT
 
 
-def test_the_output_link_is_escaped_in_the_page(staff_client, owner, preset, media_root):
+def test_the_output_link_is_escaped_in_the_page(staff_client, owner, clip, preset, media_root):
     hostile = f'{REMOTION_OUTPUT}?X-Amz-Signature=abc&x="><script>alert(1)</script>'
-    job = make_job(owner, preset, status=Status.SUCCEEDED)
+    job = make_job(owner, clip, preset, status=Status.SUCCEEDED)
     RenderJob.objects.filter(pk=job.pk).update(output_url=hostile)
 
     page = change_page(staff_client, job)
@@ -121,8 +104,8 @@ def test_the_output_link_is_escaped_in_the_page(staff_client, owner, preset, med
 
 
 @pytest.mark.parametrize("status", [Status.QUEUED, Status.RENDERING, Status.FAILED, Status.CANCELLED])
-def test_a_job_without_output_shows_no_player(staff_client, owner, preset, media_root, status):
-    job = make_job(owner, preset, status=status)
+def test_a_job_without_output_shows_no_player(staff_client, owner, clip, preset, media_root, status):
+    job = make_job(owner, clip, preset, status=status)
 
     page = change_page(staff_client, job)
 
@@ -163,18 +146,19 @@ def render_times(response) -> dict[str, str]:
     return dict(zip(ids, cells.texts, strict=True))
 
 
-def test_the_job_list_shows_each_jobs_render_time(staff_client, owner, preset):
+def test_the_job_list_shows_each_jobs_render_time(staff_client, owner, clip, preset):
     finished = timezone.now()
     dispatched = make_job(
         owner,
+        clip,
         preset,
         status=Status.SUCCEEDED,
         dispatched_at=finished - timedelta(seconds=12.3),
         finished_at=finished,
     )
-    never_dispatched = make_job(owner, preset, status=Status.CANCELLED, finished_at=finished)
+    never_dispatched = make_job(owner, clip, preset, status=Status.CANCELLED, finished_at=finished)
     RenderJob.objects.filter(pk=never_dispatched.pk).update(created_at=finished - timedelta(seconds=4))
-    rendering = make_job(owner, preset, status=Status.RENDERING, dispatched_at=finished)
+    rendering = make_job(owner, clip, preset, status=Status.RENDERING, dispatched_at=finished)
 
     response = staff_client.get(JOBS)
 

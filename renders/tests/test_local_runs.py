@@ -12,7 +12,8 @@ from renders import services
 from renders.models import RenderJob
 from renders.tests.factories import stored_render_files
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Committed rows, as other connections (locks held elsewhere) see them; nothing a run queues outlives the test.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("empty_queue")]
 
 Status = RenderJob.Status
 

@@ -14,8 +14,8 @@ from procrastinate.contrib.django.models import ProcrastinateJob
 from renders import services, tasks
 from renders.limits import RenderLimitExceeded
 from renders.models import RenderEvent, RenderJob, render_output_path
-from renders.tests.factories import make_job, stored_render_files
 from renders.outputs import OutputCopyError
+from renders.tests.factories import make_job, stored_render_files
 
 pytestmark = pytest.mark.django_db
 
@@ -92,7 +92,13 @@ def test_a_local_render_left_alone_keeps_exactly_its_output(dispatched_local_job
 @pytest.fixture
 def failed_job_with_output(owner, clip, preset, media_root) -> RenderJob:
     job = make_job(
-        owner, clip, preset, backend=LAMBDA, status=Status.FAILED, failure_reason="error", finished_at=timezone.now(),
+        owner,
+        clip,
+        preset,
+        backend=LAMBDA,
+        status=Status.FAILED,
+        failure_reason="error",
+        finished_at=timezone.now(),
         age=timedelta(days=2),
     )
     store_output(job)
