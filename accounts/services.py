@@ -46,6 +46,11 @@ def local_superuser_ensure(*, username: str = "admin") -> str | None:
     return password
 
 
+def user_row_lock(*, user_id) -> None:
+    """Lock the user's row until the surrounding transaction ends: serialises that user's writes."""
+    User.objects.select_for_update().filter(pk=user_id).first()
+
+
 def user_get_or_provision(*, clerk_id: str) -> User:
     """The local user for a verified Clerk session, created on their first request.
 

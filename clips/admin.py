@@ -3,7 +3,7 @@ from datetime import timedelta
 from django.contrib import admin
 from django.db.models import Max, Min
 
-from accounts.models import User
+from accounts.selectors import users_by_ids
 from clips import services
 from clips.models import Clip, ClipImport
 from core.admin import HTTPS_URL_FIELDS, run_for_each_row
@@ -56,7 +56,7 @@ class ClipAdmin(admin.ModelAdmin):
         run_for_each_row(
             self,
             request,
-            User.objects.filter(pk__in=windows),
+            users_by_ids(ids=windows),
             lambda owner: services.clip_import_start(
                 user=owner, since=windows[owner.pk][0], until=windows[owner.pk][1]
             ),

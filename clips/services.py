@@ -14,6 +14,7 @@ from django.utils.dateparse import parse_datetime
 from procrastinate.contrib.django.models import ProcrastinateJob
 
 from accounts.models import TwitchAccount, User
+from accounts.selectors import user_has_twitch
 from clips import analytics
 from clips.media import NotAVideo, VideoInfo, probe_video
 from clips.models import HELIX_FIELDS, Clip, ClipImport
@@ -70,7 +71,7 @@ def clip_import_start(
 
     With `enqueue=False` the caller runs it (the backfill command does, in-process).
     """
-    if not TwitchAccount.objects.filter(user=user).exists():
+    if not user_has_twitch(user=user):
         raise ClipError("Link your Twitch account first.", code="twitch_not_linked")
     now = timezone.now()
     until = min(until or now, now)

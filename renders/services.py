@@ -19,6 +19,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.services import user_row_lock
 from clips.models import Clip
 from core.errors import ServiceError
 from core.locks import advisory_lock
@@ -164,7 +165,7 @@ def render_job_retry(*, job: RenderJob, source: str = Source.API) -> bool:
 
 def _lock_owner(owner_id) -> None:
     # Serialises one user's concurrent requests, so two cannot both take the last render of the month.
-    User.objects.select_for_update().filter(pk=owner_id).first()
+    user_row_lock(user_id=owner_id)
 
 
 # --- Transitions reported by backends (webhook, poll, worker) -----------------------------------

@@ -9,6 +9,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from tqdm import tqdm
 
 from accounts.models import User
+from accounts.selectors import users_with_twitch
 from clips import services
 from clips.models import ClipImport
 from core.commands import ServiceCommand
@@ -87,7 +88,7 @@ class Command(ServiceCommand):
 
 
 def _select_users(user_refs: list[str] | None, logins: list[str] | None):
-    users = User.objects.filter(is_active=True, twitch_account__isnull=False).select_related("twitch_account")
+    users = users_with_twitch()
     if user_refs:
         match = Q()
         for ref in user_refs:

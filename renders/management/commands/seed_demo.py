@@ -1,6 +1,6 @@
 from django.core.management.base import CommandError
 
-from accounts.models import User
+from accounts.selectors import active_user_find
 from clips.demo import demo_clip_ensure
 from core.commands import ServiceCommand
 from renders.demo import presets_ensure_defaults
@@ -13,12 +13,7 @@ class Command(ServiceCommand):
         parser.add_argument("--owner", help="Username or email of the clip's owner. Default: the first superuser.")
 
     def handle(self, *args, owner: str | None, **options) -> None:
-        users = User.objects.filter(is_active=True)
-        user = (
-            users.filter(username=owner).first() or users.filter(email__iexact=owner).first()
-            if owner
-            else users.filter(is_superuser=True).order_by("date_joined").first()
-        )
+        user = active_user_find(reference=owner)
         if user is None:
             raise CommandError("No such active user. Run `make run` once (it creates the admin) or pass --owner.")
         presets = presets_ensure_defaults()
