@@ -4,9 +4,24 @@ from django.contrib import admin
 from django.db.models import Max, Min
 
 from accounts.selectors import users_by_ids
-from clips import services
-from clips.models import Clip, ClipImport
+from clips import services, transcripts
+from clips.models import Clip, ClipImport, Transcript
 from core.admin import HTTPS_URL_FIELDS, run_for_each_row
+
+
+class TranscriptInline(admin.StackedInline):
+    model = Transcript
+    extra = 0
+    can_delete = False
+    fields = ("status", "provider", "language", "word_count", "source", "error", "requested_at", "finished_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Words")
+    def word_count(self, transcript: Transcript) -> int:
+        return len(transcript.words)
 
 
 @admin.register(Clip)
@@ -28,7 +43,8 @@ class ClipAdmin(admin.ModelAdmin):
         "media_size",
         "has_portrait",
     )
-    actions = ["refetch_media", "reimport"]
+    actions = ["refetch_media", "reimport", "retranscribe"]
+    inlines = [TranscriptInline]
     formfield_overrides = HTTPS_URL_FIELDS
 
     @admin.action(description="Re-fetch media from Twitch")
@@ -42,6 +58,16 @@ class ClipAdmin(admin.ModelAdmin):
             verb="Queued the media download of",
             skipped_before=queryset.count() - clips.count(),
             skipped_means="uploads and running downloads",
+        )
+
+    @admin.action(description="Re-run speech recognition")
+    def retranscribe(self, request, queryset):
+        run_for_each_row(
+            self,
+            request,
+            queryset.select_related("owner"),
+            lambda clip: transcripts.transcript_request(clip=clip),
+            verb="Queued the recognition of",
         )
 
     @admin.action(description="Re-import these clips' metadata from Twitch")

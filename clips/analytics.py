@@ -1,6 +1,6 @@
 """The analytics events of clips, and their properties, in one place. Sent after commit."""
 
-from clips.models import Clip, ClipImport
+from clips.models import Clip, ClipImport, Transcript
 from integrations import posthog
 
 
@@ -43,4 +43,30 @@ def clip_media_fetched(clip: Clip) -> None:
 def clip_media_failed(clip: Clip, *, reason: str) -> None:
     posthog.capture_on_commit(
         "clip media failed", distinct_id=clip.owner.clerk_id, properties={"clip_id": str(clip.pk), "reason": reason}
+    )
+
+
+def clip_transcribed(transcript: Transcript) -> None:
+    posthog.capture_on_commit(
+        "clip transcribed",
+        distinct_id=transcript.clip.owner.clerk_id,
+        properties={
+            "clip_id": str(transcript.clip_id),
+            "provider": transcript.provider,
+            "language": transcript.language,
+            "audio_seconds": round(transcript.audio_seconds or 0, 3),
+            "words": len(transcript.words),
+        },
+    )
+
+
+def transcript_edited(transcript: Transcript) -> None:
+    posthog.capture_on_commit(
+        "transcript edited",
+        distinct_id=transcript.clip.owner.clerk_id,
+        properties={
+            "clip_id": str(transcript.clip_id),
+            "language": transcript.language,
+            "words": len(transcript.words),
+        },
     )

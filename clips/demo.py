@@ -8,7 +8,8 @@ from django.utils import timezone
 
 from accounts.models import User
 from clips.media import generate_sample_video, probe_video
-from clips.models import Clip
+from clips.models import Clip, Transcript
+from clips.transcripts import transcript_replace
 
 DEMO_TITLE = "CreatorSync demo clip"
 DEMO_SECONDS = 8
@@ -18,6 +19,7 @@ def demo_clip_ensure(*, owner: User) -> Clip:
     """A ready-to-render sample clip (landscape 1280x720 gameplay with a facecam corner, plus a portrait file)."""
     existing = Clip.objects.filter(owner=owner, source=Clip.Source.UPLOAD, title=DEMO_TITLE).first()
     if existing:
+        _ensure_demo_transcript(existing)
         return existing
     clip = Clip(owner=owner, source=Clip.Source.UPLOAD, title=DEMO_TITLE, clip_created_at=timezone.now())
     with tempfile.TemporaryDirectory() as folder:
@@ -36,4 +38,36 @@ def demo_clip_ensure(*, owner: User) -> Clip:
         clip.duration = round(info.duration, 1)
         clip.has_portrait = True
         clip.save()
+    _ensure_demo_transcript(clip)
     return clip
+
+
+# The demo's words: its audio is a tone, so they are typed, as a creator would with PUT .../transcript/.
+DEMO_WORDS = [
+    "This",
+    "is",
+    "the",
+    "CreatorSync",
+    "demo",
+    "clip",
+    "with",
+    "word",
+    "by",
+    "word",
+    "captions",
+    "ready",
+    "to",
+    "render",
+]
+
+
+def _ensure_demo_transcript(clip: Clip) -> None:
+    """A ready transcript, so captions render with no speech-recognition key."""
+    if Transcript.objects.filter(clip=clip, status=Transcript.Status.READY).exists():
+        return
+    step = (clip.media_duration or DEMO_SECONDS) / (len(DEMO_WORDS) + 1)
+    words = [
+        {"text": text, "start": round(step * (index + 0.5), 3), "end": round(step * (index + 1.4), 3)}
+        for index, text in enumerate(DEMO_WORDS)
+    ]
+    transcript_replace(clip=clip, words=words, language="en")

@@ -8,6 +8,7 @@ from pathlib import Path
 import imageio_ffmpeg
 
 PROBE_TIMEOUT_SECONDS = 30
+AUDIO_TIMEOUT_SECONDS = 600
 # Output options for every MP4 we encode: H.264 and AAC that browsers and phones play, moov atom first.
 H264_MP4_OUTPUT = [
     "-c:v",
@@ -100,3 +101,44 @@ def generate_sample_video(path: Path, *, width: int, height: int, seconds: float
         timeout=120,
     )
     return path
+
+
+AUDIO_CONTENT_TYPE = "audio/ogg"
+
+
+def extract_audio(source: Path, target: Path, *, start: float = 0.0, seconds: float | None = None) -> Path:
+    """Write the source's audio as mono 16 kHz Opus at 32 kbit/s (about 0.25 MB a minute), for recognition.
+
+    Raises NotAVideo when the file has no audio ffmpeg can read.
+    """
+    window = ["-ss", f"{start:.3f}"] + (["-t", f"{seconds:.3f}"] if seconds is not None else [])
+    result = subprocess.run(
+        [
+            ffmpeg_path(),
+            "-hide_banner",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            *window,
+            "-i",
+            str(source),
+            "-vn",
+            "-ac",
+            "1",
+            "-ar",
+            "16000",
+            "-c:a",
+            "libopus",
+            "-b:a",
+            "32k",
+            "-y",
+            str(target),
+        ],
+        capture_output=True,
+        text=True,
+        errors="replace",
+        timeout=AUDIO_TIMEOUT_SECONDS,
+    )
+    if result.returncode != 0 or not target.exists() or target.stat().st_size == 0:
+        raise NotAVideo(f"No audio could be extracted: {result.stderr.strip()[-300:]}")
+    return target

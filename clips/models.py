@@ -144,3 +144,57 @@ class ClipImport(models.Model):
 
     def __str__(self) -> str:
         return f"Import {self.since:%Y-%m-%d} to {self.until:%Y-%m-%d} ({self.status})"
+
+
+class Transcript(models.Model):
+    """The clip's current transcript: a time for every word, recognised or typed by the creator."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Queued"
+        RUNNING = "running", "Recognising"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    class Source(models.TextChoices):
+        RECOGNISED = "recognised", "Recognised"
+        EDITED = "edited", "Edited by the creator"
+
+    ACTIVE_STATUSES = (Status.PENDING, Status.RUNNING)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    clip = models.OneToOneField(Clip, on_delete=models.CASCADE, related_name="transcript")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    source = models.CharField(max_length=12, choices=Source.choices, default=Source.RECOGNISED)
+    language = models.CharField(max_length=16, blank=True, help_text="ISO 639-1, as recognised or as set.")
+    requested_language = models.CharField(max_length=16, blank=True, help_text="Empty: detect.")
+    words = models.JSONField(default=list, blank=True, help_text='[{"text", "start", "end"}], seconds.')
+    error = models.TextField(blank=True)
+    provider = models.CharField(max_length=20, blank=True)
+    audio_seconds = models.FloatField(null=True, blank=True)
+    requested_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Transcript of {self.clip} ({self.status})"
+
+
+class TranscriptionRun(models.Model):
+    """One recognition of a clip's audio: the usage the monthly limit counts, and its history."""
+
+    id = models.BigAutoField(primary_key=True)
+    transcript = models.ForeignKey(Transcript, on_delete=models.CASCADE, related_name="runs")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="transcription_runs")
+    provider = models.CharField(max_length=20)
+    audio_seconds = models.FloatField(help_text="The clip's length when requested; the recognised audio once run.")
+    outcome = models.CharField(max_length=10, default="queued")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["owner", "created_at"], name="transcription_run_owner")]
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.provider} run of {self.audio_seconds:.0f} s ({self.outcome})"

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from clips.models import HELIX_FIELDS, Clip, ClipImport
+from clips.models import HELIX_FIELDS, Clip, ClipImport, Transcript
 from core.serializers import FastReadSerializer
 
 
@@ -67,3 +67,31 @@ class ClipImportRequestSerializer(serializers.Serializer):
         if since and until and since >= until:
             raise serializers.ValidationError({"since": "Must be before `until`."})
         return attrs
+
+
+class TranscriptWordSerializer(serializers.Serializer):
+    text = serializers.CharField(max_length=64, trim_whitespace=False)
+    start = serializers.FloatField()
+    end = serializers.FloatField()
+
+
+class TranscriptSerializer(serializers.ModelSerializer):
+    words = TranscriptWordSerializer(many=True)
+
+    class Meta:
+        model = Transcript
+        fields = ["status", "language", "words", "error", "source", "updated_at"]
+        read_only_fields = fields
+
+
+class TranscribeRequestSerializer(serializers.Serializer):
+    language = serializers.RegexField(
+        r"^[a-z]{2}$", required=False, allow_blank=True, default="", help_text="ISO 639-1; empty: detect."
+    )
+
+
+class TranscriptUpdateSerializer(serializers.Serializer):
+    language = serializers.RegexField(r"^[a-z]{2}$", required=False, allow_blank=True, help_text="ISO 639-1.")
+    words = serializers.ListField(
+        child=serializers.DictField(), max_length=5000, help_text='[{"text", "start", "end"}], seconds from 0.'
+    )

@@ -1,6 +1,6 @@
 import logging
 
-from clips import services
+from clips import services, transcripts
 from core.queue import app
 
 logger = logging.getLogger(__name__)
@@ -23,3 +23,12 @@ def recover_stalled_clip_imports(timestamp: int) -> None:
     recovered = services.clip_imports_recover_stalled()
     if recovered:
         logger.warning("Recovered %d stalled clip import(s): %s", len(recovered), ", ".join(recovered))
+    # Recognitions too: a transcript never stays `running` after its worker died.
+    failed = transcripts.transcripts_recover_stalled()
+    if failed:
+        logger.warning("Failed %d stalled transcription(s): %s", len(failed), ", ".join(failed))
+
+
+@app.task(queue="media")
+def transcribe_clip(transcript_id: str, run_id: int | None = None) -> None:
+    transcripts.transcript_recognise(transcript_id=transcript_id, run_id=run_id)

@@ -7,10 +7,18 @@ from rest_framework.filters import SearchFilter
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
-from clips import services
+from clips import services, transcripts
 from clips.filters import ClipFilter
 from clips.models import Clip, ClipImport
-from clips.serializers import ClipImportRequestSerializer, ClipImportSerializer, ClipSerializer, ClipUploadSerializer
+from clips.serializers import (
+    ClipImportRequestSerializer,
+    ClipImportSerializer,
+    ClipSerializer,
+    ClipUploadSerializer,
+    TranscribeRequestSerializer,
+    TranscriptSerializer,
+    TranscriptUpdateSerializer,
+)
 from core.api import ERROR_RESPONSE
 from core.viewsets import OwnerScopedViewSet
 
@@ -56,6 +64,47 @@ class ClipViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destr
     def fetch_media(self, request, pk=None):
         clip = services.clip_media_fetch_request(clip=self.get_object())
         return Response(ClipSerializer(clip, context=self.get_serializer_context()).data, status=202)
+
+    @extend_schema(
+        summary="Recognise the clip's words (queued)",
+        request=TranscribeRequestSerializer,
+        responses={
+            202: TranscriptSerializer,
+            404: ERROR_RESPONSE,
+            409: OpenApiResponse(ERROR_RESPONSE.response, description="media_not_ready or transcription_in_progress"),
+            429: ERROR_RESPONSE,
+            503: OpenApiResponse(ERROR_RESPONSE.response, description="transcription_not_configured"),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def transcribe(self, request, pk=None):
+        clip = self.get_object()  # a stranger's clip is a 404 before anything else
+        params = TranscribeRequestSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        transcript = transcripts.transcript_request(clip=clip, language=params.validated_data["language"])
+        return Response(TranscriptSerializer(transcript).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        methods=["GET"], summary="The clip's transcript", responses={200: TranscriptSerializer, 404: ERROR_RESPONSE}
+    )
+    @extend_schema(
+        methods=["PUT"],
+        summary="Replace the transcript's words (the creator's corrections)",
+        request=TranscriptUpdateSerializer,
+        responses={200: TranscriptSerializer, 400: ERROR_RESPONSE, 404: ERROR_RESPONSE, 409: ERROR_RESPONSE},
+    )
+    @action(detail=True, methods=["get", "put"])
+    def transcript(self, request, pk=None):
+        clip = self.get_object()
+        if request.method == "PUT":
+            update = TranscriptUpdateSerializer(data=request.data)
+            update.is_valid(raise_exception=True)
+            transcript = transcripts.transcript_replace(
+                clip=clip, words=update.validated_data["words"], language=update.validated_data.get("language")
+            )
+            return Response(TranscriptSerializer(transcript).data)
+        transcript = transcripts.transcript_get(clip=clip)
+        return Response(TranscriptSerializer(transcript).data)
 
     @extend_schema(
         summary="Import your Twitch clips (queued)",

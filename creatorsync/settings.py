@@ -335,6 +335,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "renders.schema.add_remotion_input_props",
+    ],
 }
 
 # --- Clerk (authentication and user sync) ----------------------------------------------
@@ -409,6 +413,24 @@ SIGNED_MEDIA_MAX_AGE_SECONDS = env.int("SIGNED_MEDIA_MAX_AGE_SECONDS", default=6
 RENDER_OUTPUT_TIMEOUT_SECONDS = env.float("RENDER_OUTPUT_TIMEOUT_SECONDS", default=30.0)
 RENDER_OUTPUT_MAX_BYTES = env.int("RENDER_OUTPUT_MAX_BYTES", default=2 * 1024 * 1024 * 1024)
 RENDER_FONT_FILE = env.str("RENDER_FONT_FILE", default="")
+
+# --- Transcription (captions) ----------------------------------------------------------------
+# "openai" (OpenAI, or a server speaking its API) or "deepgram"; empty: openai when a key is set, else none.
+TRANSCRIPTION_BACKEND = env.str("TRANSCRIPTION_BACKEND", default="").strip().lower()
+if TRANSCRIPTION_BACKEND not in ("", "openai", "deepgram"):
+    raise ImproperlyConfigured(f"TRANSCRIPTION_BACKEND must be 'openai' or 'deepgram', not {TRANSCRIPTION_BACKEND!r}.")
+TRANSCRIPTION_API_KEY = env.str("TRANSCRIPTION_API_KEY", default="")
+# A provider chosen explicitly but without its key would only fail at the first caption.
+required_when_set("TRANSCRIPTION_BACKEND", "TRANSCRIPTION_API_KEY")
+TRANSCRIPTION_API_URL = env.str("TRANSCRIPTION_API_URL", default="https://api.openai.com/v1").rstrip("/")
+TRANSCRIPTION_MODEL = env.str("TRANSCRIPTION_MODEL", default="whisper-1")
+DEEPGRAM_API_URL = env.str("DEEPGRAM_API_URL", default="https://api.deepgram.com/v1").rstrip("/")
+DEEPGRAM_MODEL = env.str("DEEPGRAM_MODEL", default="nova-3")
+# One call uploads the audio and waits for the recognition.
+TRANSCRIPTION_TIMEOUT_SECONDS = env.float("TRANSCRIPTION_TIMEOUT_SECONDS", default=120.0)
+# Longer audio is cut into pieces of this length by the caller.
+TRANSCRIPTION_CHUNK_SECONDS = env.int("TRANSCRIPTION_CHUNK_SECONDS", default=600)
+TRANSCRIPTION_MAX_RATE_LIMIT_WAIT_SECONDS = env.float("TRANSCRIPTION_MAX_RATE_LIMIT_WAIT_SECONDS", default=30.0)
 
 # --- PostHog (analytics and feature flags) -------------------------------------------------------
 POSTHOG_PROJECT_API_KEY = env.str("POSTHOG_PROJECT_API_KEY", default="")

@@ -24,6 +24,7 @@ def render_requested(job: RenderJob) -> None:
             "aspect": props.get("aspect"),
             "length_seconds": round(float(props["trim_end"]) - float(props["trim_start"]), 3),
             "has_title": bool(props.get("title")),
+            "caption_style": (props.get("captions") or {}).get("style"),
             "backend": job.backend,
         },
     )

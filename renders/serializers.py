@@ -10,6 +10,7 @@ from clips.selectors import clips_owned_by
 from core.serializers import FastReadSerializer
 from renders.models import RenderJob, RenderPreset
 from renders.selectors import presets_for_user
+from renders.specs import LayoutSpecSerializer
 
 SLUG = re.compile(r"[-a-zA-Z0-9_]{1,100}")
 
@@ -19,6 +20,16 @@ class PresetSerializer(FastReadSerializer):
         model = RenderPreset
         fields = ["id", "slug", "name", "composition_id", "default_props", "width", "height", "fps", "codec"]
         read_only_fields = fields
+
+
+@extend_schema_field(LayoutSpecSerializer)
+class LayoutSpecRequestField(serializers.DictField):
+    """The layout spec as the client sends it; `render_job_create` validates it against the clip."""
+
+
+@extend_schema_field(LayoutSpecSerializer)
+class LayoutSpecField(serializers.JSONField):
+    """The layout spec as stored on the job (the captions' words included): the render's input."""
 
 
 @extend_schema_field(OpenApiTypes.UUID)
@@ -43,7 +54,7 @@ class ActivePresetField(serializers.SlugRelatedField):
 class RenderCreateSerializer(serializers.Serializer):
     clip = OwnClipField()
     preset = ActivePresetField(slug_field="slug")
-    props = serializers.DictField(
+    props = LayoutSpecRequestField(
         required=False,
         default=dict,
         help_text="The layout spec: trim_start, trim_end, aspect, layout, facecam, gameplay, facecam_share, title.",
@@ -52,6 +63,7 @@ class RenderCreateSerializer(serializers.Serializer):
 
 class RenderJobSerializer(FastReadSerializer):
     preset = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    input_props = LayoutSpecField(read_only=True)
     download_url = serializers.SerializerMethodField()
 
     class Meta:

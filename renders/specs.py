@@ -8,7 +8,9 @@ from django.conf import settings
 from rest_framework import serializers
 
 from clips.models import Clip
+from clips.selectors import transcript_words_in_window
 from core.errors import ServiceError
+from renders.captions import CAPTION_POSITIONS, CAPTION_STYLES, DEFAULT_CAPTIONS
 from renders.layout import ASPECTS, LAYOUTS, TITLE_MAX_LENGTH
 from renders.models import RenderPreset
 
@@ -27,6 +29,27 @@ class RectSerializer(serializers.Serializer):
         return rect
 
 
+class CaptionWordSerializer(serializers.Serializer):
+    text = serializers.CharField()
+    start = serializers.FloatField(help_text="Seconds from the start of the render.")
+    end = serializers.FloatField()
+
+
+class CaptionsSerializer(serializers.Serializer):
+    """Burned-in captions from the clip's transcript; the server adds the words of the trimmed window."""
+
+    style = serializers.ChoiceField(choices=list(CAPTION_STYLES), default=DEFAULT_CAPTIONS["style"])
+    position = serializers.ChoiceField(choices=list(CAPTION_POSITIONS), default=DEFAULT_CAPTIONS["position"])
+    max_words = serializers.IntegerField(min_value=1, max_value=6, default=DEFAULT_CAPTIONS["max_words"])
+    uppercase = serializers.BooleanField(default=DEFAULT_CAPTIONS["uppercase"])
+    highlight_color = serializers.RegexField(
+        r"^#[0-9A-Fa-f]{6}$", default=DEFAULT_CAPTIONS["highlight_color"], help_text="#RRGGBB"
+    )
+    words = CaptionWordSerializer(
+        many=True, read_only=True, help_text="Added by the server: the trimmed window's words, from 0 s."
+    )
+
+
 class LayoutSpecSerializer(serializers.Serializer):
     """The layout spec; `context["clip"]` bounds the trim."""
 
@@ -38,6 +61,7 @@ class LayoutSpecSerializer(serializers.Serializer):
     gameplay = RectSerializer(required=False)
     facecam_share = serializers.FloatField(min_value=0.1, max_value=0.9, default=0.35)
     title = serializers.CharField(max_length=TITLE_MAX_LENGTH, required=False, allow_blank=True, default="")
+    captions = CaptionsSerializer(required=False, allow_null=True, default=None)
 
     def validate(self, spec):
         clip: Clip = self.context["clip"]
@@ -82,4 +106,21 @@ def render_spec_validate(*, clip: Clip, preset: RenderPreset, props: object) -> 
     spec = LayoutSpecSerializer(data={**preset.default_props, **props}, context={"clip": clip})
     if not spec.is_valid():
         raise InvalidRenderRequest("The request has invalid fields.", details={"props": spec.errors})
-    return dict(spec.validated_data)
+    validated = dict(spec.validated_data)
+    if validated["captions"]:
+        validated["captions"] = {**validated["captions"], "words": _caption_words(clip, validated)}
+    else:
+        del validated["captions"]  # a spec without captions is stored as before they existed
+    return validated
+
+
+def _caption_words(clip: Clip, spec: dict) -> list[dict]:
+    # Copied onto the job: a later edit of the transcript never changes a finished or running render.
+    words = transcript_words_in_window(clip=clip, start=spec["trim_start"], end=spec["trim_end"])
+    if words is None:
+        raise InvalidRenderRequest(
+            "Captions need the clip's transcript: ask for one (or type it) and wait until it is ready.",
+            code="transcript_not_ready",
+            details={"props": {"captions": ["The clip has no ready transcript."]}},
+        )
+    return words

@@ -55,6 +55,8 @@ SETTINGS_PREFIXES = (
     "REMOTION_",
     "STORAGE_",
     "RENDER_",
+    "TRANSCRIPTION_",
+    "DEEPGRAM_",
 )
 
 

@@ -404,3 +404,168 @@ KNOWN_SECRETS = (
     TWITCH_USER_TOKEN,
     "Bearer ",
 )
+
+
+# --- Speech recognition: OpenAI-compatible transcription API and Deepgram --------------------------
+# Words are given as (text, start, end) tuples, in seconds; the answers are fixtures/openai/ and
+# fixtures/deepgram/ with those words. `configure_transcription(settings)` points the client here.
+
+TRANSCRIPTION_API_URL = "https://api.openai.test/v1"
+OPENAI_TRANSCRIPTIONS_URL = f"{TRANSCRIPTION_API_URL}/audio/transcriptions"
+DEEPGRAM_API_URL = "https://api.deepgram.test/v1"
+DEEPGRAM_LISTEN_URL = f"{DEEPGRAM_API_URL}/listen"
+TRANSCRIPTION_API_KEY = "sk-test-transcription-0123456789abcdef"
+
+# Whisper's error answers, by status: {"error": {message, type, param, code}}.
+_OPENAI_ERRORS = {
+    400: (
+        "Invalid file format. Supported formats: ['flac', 'm4a', 'mp3', 'mp4', 'mpeg', 'mpga', 'oga', 'ogg', "
+        "'wav', 'webm']",
+        "invalid_request_error",
+        None,
+    ),
+    401: (
+        f"Incorrect API key provided: {TRANSCRIPTION_API_KEY}. You can find your API key at "
+        "https://platform.openai.com/account/api-keys.",
+        "invalid_request_error",
+        "invalid_api_key",
+    ),
+    413: ("Maximum content size limit (26214400) exceeded (26843545 bytes read)", "server_error", None),
+    429: (
+        "Rate limit reached for whisper-1 in organization org-creatorsync on requests per min (RPM): Limit 50, "
+        "Used 50, Requested 1. Please try again in 1.2s.",
+        "requests",
+        "rate_limit_exceeded",
+    ),
+    500: ("The server had an error while processing your request. Sorry about that!", "server_error", None),
+}
+
+
+def configure_transcription(settings, backend: str = "openai") -> None:
+    """Transcription settings pointing at these fakes, with `backend` ("openai" or "deepgram", "" for auto)."""
+    settings.TRANSCRIPTION_BACKEND = backend
+    settings.TRANSCRIPTION_API_KEY = TRANSCRIPTION_API_KEY
+    settings.TRANSCRIPTION_API_URL = TRANSCRIPTION_API_URL
+    settings.TRANSCRIPTION_MODEL = "whisper-1"
+    settings.DEEPGRAM_API_URL = DEEPGRAM_API_URL
+    settings.DEEPGRAM_MODEL = "nova-3"
+    settings.TRANSCRIPTION_TIMEOUT_SECONDS = 120.0
+    settings.TRANSCRIPTION_MAX_RATE_LIMIT_WAIT_SECONDS = 30.0
+
+
+def openai_transcription(words=None, *, language: str = "english") -> dict:
+    """fixtures/openai/transcription.verbose_json.json with these words (default: the recorded ones).
+
+    `language` is Whisper's language name; `text`, `duration` and the one segment follow the words.
+    """
+    answer = load_fixture("openai/transcription.verbose_json.json")
+    answer["language"] = language
+    if words is None:
+        return answer
+    words = [{"word": text, "start": start, "end": end} for text, start, end in words]
+    text = " ".join(word["word"].strip() for word in words)
+    end = max((word["end"] for word in words), default=0.0)
+    segment = {**answer["segments"][0], "start": words[0]["start"] if words else 0.0, "end": end, "text": f" {text}"}
+    answer.update(text=text, words=words, duration=max(end, 1.0), segments=[segment] if words else [])
+    return answer
+
+
+def openai_error(status: int) -> dict:
+    message, error_type, code = _OPENAI_ERRORS.get(status, _OPENAI_ERRORS[500])
+    return {"error": {"message": message, "type": error_type, "param": None, "code": code}}
+
+
+def serve_openai_transcription(mock, words=None, *, language: str = "english", status: int = 200, **kwargs) -> None:
+    """The transcription endpoint answers once: `openai_transcription(words, language)`, or an error body
+    in OpenAI's shape when `status` is 400 or more. Other keyword arguments go to `responses` (headers=…)."""
+    body = openai_transcription(words, language=language) if status < 400 else openai_error(status)
+    mock.post(OPENAI_TRANSCRIPTIONS_URL, json=body, status=status, **kwargs)
+
+
+def deepgram_listen(words=None, *, language: str | None = "en") -> dict:
+    """fixtures/deepgram/listen.json with these words (default: the recorded ones).
+
+    Each word's `word` is its lowercase, unpunctuated form, as Deepgram writes it; `language` is
+    the detected language (None: Deepgram was told the language, so detected nothing).
+    """
+    answer = load_fixture("deepgram/listen.json")
+    channel = answer["results"]["channels"][0]
+    if language is None:
+        channel.pop("detected_language")
+        channel.pop("language_confidence")
+    else:
+        channel["detected_language"] = language
+    if words is None:
+        return answer
+    alternative = channel["alternatives"][0]
+    alternative["words"] = [
+        {
+            "word": text.strip().strip(".,!?").lower(),
+            "start": start,
+            "end": end,
+            "confidence": 0.99,
+            "punctuated_word": text,
+        }
+        for text, start, end in words
+    ]
+    alternative["transcript"] = " ".join(text.strip() for text, _, _ in words)
+    alternative.pop("paragraphs", None)
+    answer["metadata"]["duration"] = max([1.0, *(end for _, _, end in words)])
+    return answer
+
+
+def deepgram_error(status: int) -> dict:
+    codes = {400: "Bad Request", 401: "INVALID_AUTH", 402: "ASR_PAYMENT_REQUIRED", 413: "PAYLOAD_TOO_LARGE"}
+    messages = {
+        400: "Bad Request: failed to process audio: corrupt or unsupported data",
+        401: "Invalid credentials.",
+        402: "Project does not have enough credits for an ASR request.",
+        413: "Payload too large.",
+        429: "Too many requests. Please try again later.",
+    }
+    return {
+        "err_code": codes.get(status, "INTERNAL_SERVER_ERROR"),
+        "err_msg": messages.get(status, "Internal server error."),
+        "request_id": "4c1d2b5e-8f3a-4d67-9b1e-2a7c5f0e9d31",
+    }
+
+
+def serve_deepgram_listen(mock, words=None, *, language: str | None = "en", status: int = 200, **kwargs) -> None:
+    """Deepgram's /listen answers once (whatever the query): `deepgram_listen(words, language)`, or an
+    error body in Deepgram's shape when `status` is 400 or more."""
+    body = deepgram_listen(words, language=language) if status < 400 else deepgram_error(status)
+    mock.post(DEEPGRAM_LISTEN_URL, json=body, status=status, **kwargs)
+
+
+@dataclass(frozen=True)
+class FormPart:
+    name: str
+    value: bytes
+    filename: str | None
+    content_type: str | None
+
+
+def multipart_parts(request) -> list[FormPart]:
+    """The parts of a recorded multipart/form-data request, in order (a repeated field appears each time)."""
+    from email.parser import BytesParser  # here, not at the top: this block is appended to the module
+
+    body = request.body if isinstance(request.body, bytes) else request.body.encode()
+    message = BytesParser().parsebytes(f"Content-Type: {request.headers['Content-Type']}\r\n\r\n".encode() + body)
+    return [
+        FormPart(
+            name=part.get_param("name", header="content-disposition"),
+            value=part.get_payload(decode=True),
+            filename=part.get_filename(),
+            content_type=part.get("Content-Type"),
+        )
+        for part in message.get_payload()
+    ]
+
+
+def multipart_fields(request) -> list[tuple[str, str]]:
+    """The plain (non-file) fields of a recorded multipart request, as (name, value) in order."""
+    return [(part.name, part.value.decode()) for part in multipart_parts(request) if part.filename is None]
+
+
+# Nothing sent to PostHog may contain the transcription key either (see KNOWN_SECRETS above).
+KNOWN_SECRETS = (*KNOWN_SECRETS, TRANSCRIPTION_API_KEY)

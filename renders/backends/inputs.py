@@ -2,6 +2,7 @@ from django.db.models.fields.files import FieldFile
 
 from core.signed_media import signed_file_url
 from renders.backends.base import BackendError
+from renders.captions import to_remotion_captions
 from renders.layout import output_size
 from renders.models import RenderJob
 
@@ -29,8 +30,12 @@ def render_input_props(job: RenderJob) -> dict:
     """
     source = render_source(job)
     width, height = render_output_size(job)
+    captions = job.input_props.get("captions")
     return {
         **job.input_props,
+        # @remotion/captions' Caption shape per word, so the composition renders them as they are.
+        "captions": to_remotion_captions(captions["words"]) if captions else None,
+        "caption_style": {key: value for key, value in captions.items() if key != "words"} if captions else None,
         "source_url": signed_file_url(source.name),
         "output_width": width,
         "output_height": height,

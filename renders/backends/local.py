@@ -14,17 +14,24 @@ from clips.media import H264_MP4_OUTPUT, ffmpeg_path
 from core.queue import defer
 from core.workdirs import work_folder
 from renders.backends.base import BackendError, Progress, Started
+from renders.backends.captions_ass import CAPTION_FONT_DIR, CAPTION_FONT_FILE, write_ass_file
 from renders.backends.inputs import render_output_size, render_source
+from renders.captions import caption_settings
 from renders.layout import Rect, even
 from renders.models import RenderJob, render_output_path
 
 logger = logging.getLogger(__name__)
 
+# The title's font after RENDER_FONT_FILE: DejaVu (wide script coverage; drawtext has no fallback font) where
+# installed, else the captions' font that ships with the project, so a title is never skipped.
 FONT_CANDIDATES = (
     "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
     "/System/Library/Fonts/Supplemental/Arial Bold.ttf",
+    str(CAPTION_FONT_FILE),
 )
+# The title: centred, its top at 8% of the height, its size a 16th of the width.
+TITLE_TOP = 0.08
 PROGRESS_EVERY_SECONDS = 1.0
 RENDER_TIMEOUT_SECONDS = 30 * 60
 
@@ -64,7 +71,14 @@ def render_job_locally(
         output_path = folder / "output.mp4"
         title_path = folder / "title.txt"
         # drawtext reads the title from a file, so no user text is ever parsed as filter syntax.
-        title_path.write_text((props.get("title") or "").strip(), encoding="utf-8")
+        title = (props.get("title") or "").strip()
+        title_path.write_text(title, encoding="utf-8")
+        captions_path = None
+        if captions := caption_settings(props.get("captions")):
+            # Captions too: their text stays in the .ass file, which the filter graph only names.
+            captions_path = folder / "captions.ass"
+            avoid_top = title_bottom(width=width, height=height) if title else 0
+            write_ass_file(captions_path, captions=captions, width=width, height=height, avoid_top=avoid_top)
         command = ffmpeg_command(
             source=source_path,
             output=output_path,
@@ -73,6 +87,7 @@ def render_job_locally(
             height=height,
             fps=job.preset.fps,
             title_file=title_path,
+            captions_file=captions_path,
         )
         duration = float(props["trim_end"]) - float(props["trim_start"])
         _run(command, duration=duration, on_progress=on_progress, should_stop=should_stop)
@@ -83,10 +98,20 @@ def render_job_locally(
 
 
 def ffmpeg_command(
-    *, source: Path, output: Path, props: dict, width: int, height: int, fps: int, title_file: Path
+    *,
+    source: Path,
+    output: Path,
+    props: dict,
+    width: int,
+    height: int,
+    fps: int,
+    title_file: Path,
+    captions_file: Path | None = None,
 ) -> list[str]:
     start, end = float(props["trim_start"]), float(props["trim_end"])
-    graph = _filter_graph(props, width=width, height=height, fps=fps, title_file=title_file)
+    graph = _filter_graph(
+        props, width=width, height=height, fps=fps, title_file=title_file, captions_file=captions_file
+    )
     return [
         ffmpeg_path(),
         "-hide_banner",
@@ -113,7 +138,9 @@ def ffmpeg_command(
     ]
 
 
-def _filter_graph(props: dict, *, width: int, height: int, fps: int, title_file: Path) -> str:
+def _filter_graph(
+    props: dict, *, width: int, height: int, fps: int, title_file: Path, captions_file: Path | None = None
+) -> str:
     layout = props.get("layout", "fill")
     fill = f"scale={width}:{height}:force_original_aspect_ratio=increase,crop={width}:{height}"
     if layout in ("fill", "portrait"):
@@ -140,9 +167,11 @@ def _filter_graph(props: dict, *, width: int, height: int, fps: int, title_file:
         raise BackendError(f"Unknown layout {layout!r}.", retryable=False)
     title = (props.get("title") or "").strip()
     last = f"fps={fps},format=yuv420p"
+    if captions_file is not None:
+        # After the title (which stays on top at 8%): the captions keep clear of its band (see title_bottom).
+        last = f"{_ass(captions_file)},{last}"
     if title and (font := _font_file()):
-        size = max(12, width // 16)
-        last = f"{_drawtext(title_file, font, size)},{last}"
+        last = f"{_drawtext(title_file, font, _title_size(width))},{last}"
     elif title:
         logger.warning("No font found for the title; set RENDER_FONT_FILE. Rendering without it.")
     chains.append(f"[framed]{last}[out]")
@@ -153,11 +182,48 @@ def _crop(rect: Rect) -> str:
     return f"crop=iw*{rect.width:.4f}:ih*{rect.height:.4f}:iw*{rect.x:.4f}:ih*{rect.y:.4f}"
 
 
+def _title_size(width: int) -> int:
+    return max(12, width // 16)
+
+
+def _title_border(size: int) -> int:
+    return max(2, size // 12)
+
+
+def title_bottom(*, width: int, height: int) -> int:
+    """The lowest row of the title's band (a line of the title font, its border and a little air), in pixels."""
+    size = _title_size(width)
+    return round(height * TITLE_TOP + size * 1.25 + _title_border(size))
+
+
 def _drawtext(title_file: Path, font: str, size: int) -> str:
     return (
-        f"drawtext=fontfile='{font}':textfile='{title_file}':expansion=none:fontsize={size}:fontcolor=white:"
-        f"borderw={max(2, size // 12)}:bordercolor=black:x=(w-text_w)/2:y=h*0.08"
+        f"drawtext=fontfile={filter_path(font)}:textfile={filter_path(title_file)}:expansion=none:fontsize={size}:"
+        f"fontcolor=white:borderw={_title_border(size)}:bordercolor=black:x=(w-text_w)/2:y=h*{TITLE_TOP}"
     )
+
+
+def _ass(captions_file: Path) -> str:
+    # fontsdir: libass finds the captions' font in the project's own folder, whatever the machine has installed.
+    return f"ass=filename={filter_path(captions_file)}:fontsdir={filter_path(CAPTION_FONT_DIR)}"
+
+
+def filter_path(path: Path | str) -> str:
+    """A path as a filter option's value inside a filter graph: escaped for both levels ffmpeg unescapes.
+
+    The option parser splits `key=value` pairs on `:` and the graph parser splits filters on `,`, `;`
+    and brackets; both drop quotes and backslashes and trim spaces at the ends. So each level's
+    special characters get a backslash, the option's first, then the graph's.
+    """
+    option_value = _backslash_escape(str(path), "\\':" + _SPACES)
+    return _backslash_escape(option_value, "\\'[],;" + _SPACES)
+
+
+_SPACES = " \t\n\r"
+
+
+def _backslash_escape(value: str, specials: str) -> str:
+    return "".join(f"\\{char}" if char in specials else char for char in value)
 
 
 def _font_file() -> str | None:

@@ -72,6 +72,7 @@ def test_a_requested_render_announces_its_preset_layout_and_length(
                 "aspect": "9:16",
                 "length_seconds": 2.0,
                 "has_title": True,
+                "caption_style": None,
                 "backend": "local",
             },
         )

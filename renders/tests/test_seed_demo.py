@@ -84,3 +84,25 @@ def test_seeding_for_an_unknown_owner_is_refused(admin_user, media_root):
     with pytest.raises(CommandError):
         seed(owner="nobody@example.com")
     assert not Clip.objects.exists()
+
+
+def test_the_demo_clip_gets_a_ready_transcript_to_caption_with(admin_user, media_root):
+    from clips.demo import DEMO_WORDS
+    from clips.models import Transcript
+    from clips.transcripts import validate_words
+    from renders.specs import render_spec_validate
+
+    seed()
+    clip = Clip.objects.get()
+    transcript = Transcript.objects.get(clip=clip)
+    assert (transcript.status, transcript.language) == (Transcript.Status.READY, "en")
+    assert [word["text"] for word in transcript.words] == DEMO_WORDS
+    # Valid as the API would take it: in order, no overlap, inside the clip.
+    assert validate_words(transcript.words, duration=clip.media_duration) == transcript.words
+    # So a captioned render of the demo clip is accepted, with words in its window.
+    spec = render_spec_validate(
+        clip=clip, preset=RenderPreset.objects.get(slug="vertical-720p"), props={"captions": {"style": "karaoke"}}
+    )
+    assert [word["text"] for word in spec["captions"]["words"]] == DEMO_WORDS
+    seed()
+    assert list(Transcript.objects.values_list("pk", flat=True)) == [transcript.pk]
