@@ -22,5 +22,7 @@ class Command(ServiceCommand):
         self.stdout.write(self.style.SUCCESS(f"Demo clip {clip.pk} for {user.username} ({clip.media_duration:.1f} s)"))
         self.stdout.write(
             "Render it: sign in at /admin/, open /api/renders/ and POST\n"
-            f'  {{"clip": "{clip.pk}", "preset": "{presets[0].slug}", "props": {{"layout": "fit_blur"}}}}'
+            f'  {{"clip": "{clip.pk}", "preset": "{presets[0].slug}", "props": {{"layout": "fit_blur"}}}}\n'
+            "Add captions (the demo clip has a transcript): "
+            '"props": {"layout": "fit_blur", "captions": {"style": "karaoke"}}'
         )
