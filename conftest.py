@@ -14,6 +14,8 @@ from rest_framework.test import APIClient
 
 from accounts.tests.factories import link_twitch, make_user
 from clips.tests.factories import make_clip, make_ready_clip, make_video
+from clips.tests.layout_clips import LayoutCase, make_layout_clip
+from core.workdirs import work_root
 from integrations import posthog
 from integrations.clerk import sessions
 from integrations.tests.fakes import (
@@ -319,3 +321,17 @@ def twitch_clip(streamer):
 def preset(db):
     """The 720x1280 `vertical-720p` preset."""
     return make_preset()
+
+
+@pytest.fixture
+def work_dir(settings, tmp_path):
+    """Scratch folders of jobs in a fresh folder (not created yet): the root of core.workdirs."""
+    settings.WORK_DIR = str(tmp_path / "work")
+    return work_root()
+
+
+@pytest.fixture(scope="session")
+def facecam_clip(tmp_path_factory):
+    """A Twitch-style clip (gameplay, the streamer's camera in the top-right corner) and its ground truth."""
+    path = tmp_path_factory.mktemp("layout") / "facecam.mp4"
+    return path, make_layout_clip(LayoutCase(name="top-right", placement="top-right", cam_width=0.28), path)

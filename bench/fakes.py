@@ -5,7 +5,11 @@ One threaded HTTP server serves:
 - Twitch (`POST /twitch-auth/token`, `GET /helix/clips`): a deterministic clip history with Helix's
   ~1,000-result cap, `first`/`after` paging and rate-limit headers;
 - AWS Lambda's invoke endpoint (`POST /2015-03-31/functions/<name>/invocations`), named by boto3's
-  `AWS_ENDPOINT_URL_LAMBDA`: answers Remotion's start and status calls and records when each start arrived.
+  `AWS_ENDPOINT_URL_LAMBDA`: answers Remotion's start and status calls and records when each start arrived;
+- an OpenAI-compatible speech recognition (`POST /openai/audio/transcriptions`, TRANSCRIPTION_API_URL
+  `/openai`): takes TRANSCRIPTION_SECONDS whatever the audio, answers a `verbose_json` of
+  TRANSCRIPTION_WORDS words over a minute, and records each request's audio size and its own time
+  (`GET /__transcriptions`).
 
 Run: python bench/fakes.py PORT JWKS_FILE
 """
@@ -61,6 +65,38 @@ CLIPS_BY_TIME = sorted(CLIPS, key=lambda clip: clip["created_at"])
 invocations: list[dict] = []
 invocations_lock = threading.Lock()
 
+# The speech recognition's fixed time per request, and its answer: 150 words over 60 s (2.5 a second).
+TRANSCRIPTION_SECONDS = 0.5
+TRANSCRIPTION_WORDS = 150
+_SPEECH = ["no", "way", "he", "just", "clutched", "that", "round", "chat", "did", "you", "see", "it"]
+
+
+def _transcription_answer() -> bytes:
+    words = [
+        {"word": _SPEECH[number % len(_SPEECH)], "start": round(number * 0.4, 2), "end": round(number * 0.4 + 0.3, 2)}
+        for number in range(TRANSCRIPTION_WORDS)
+    ]
+    text = " ".join(word["word"] for word in words)
+    end = words[-1]["end"]
+    segment = {"id": 0, "seek": 0, "start": 0.0, "end": end, "text": f" {text}", "temperature": 0.0}
+    answer = {"task": "transcribe", "language": "english", "duration": 60.0, "text": text, "words": words}
+    return json.dumps({**answer, "segments": [segment], "usage": {"type": "duration", "seconds": 60}}).encode()
+
+
+TRANSCRIPTION_ANSWER = _transcription_answer()
+transcriptions: list[dict] = []
+transcriptions_lock = threading.Lock()
+
+
+def _uploaded_file(content_type: str, body: bytes) -> bytes:
+    """The file part of a multipart/form-data body (the audio), b"" when there is none."""
+    boundary = content_type.partition("boundary=")[2].strip('"').encode()
+    for part in body.split(b"--" + boundary) if boundary else ():
+        head, _, content = part.partition(b"\r\n\r\n")
+        if b"filename=" in head:
+            return content.removesuffix(b"\r\n")
+    return b""
+
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -78,11 +114,17 @@ class Handler(BaseHTTPRequestHandler):
         if url.path == "/__invocations":
             with invocations_lock:
                 return self._send(200, json.dumps(invocations).encode())
+        if url.path == "/__transcriptions":
+            with transcriptions_lock:
+                return self._send(200, json.dumps(transcriptions).encode())
         return self._send(404, b'{"message": "not found"}')
 
     def do_POST(self):
+        started = time.perf_counter()
         url = urlparse(self.path)
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if url.path == "/openai/audio/transcriptions":
+            return self._transcription(body, started)
         if url.path == "/twitch-auth/token":
             return self._send(200, json.dumps({"access_token": "bench-app-token", "expires_in": 5_000_000}).encode())
         if url.path.startswith("/2015-03-31/functions/") and url.path.endswith("/invocations"):
@@ -120,6 +162,15 @@ class Handler(BaseHTTPRequestHandler):
         else:
             answer = {"type": "success", "done": False, "overallProgress": 0.5, "fatalErrorEncountered": False}
         return self._send(200, json.dumps(answer).encode())
+
+    def _transcription(self, body: bytes, started: float):
+        audio = _uploaded_file(self.headers.get("Content-Type", ""), body)
+        time.sleep(TRANSCRIPTION_SECONDS)
+        # The fake's own time: from the request's headers to its answer, the upload's body and the sleep included.
+        record = {"audio_bytes": len(audio), "ogg": audio.startswith(b"OggS"), "seconds": time.perf_counter() - started}
+        with transcriptions_lock:
+            transcriptions.append(record)
+        return self._send(200, TRANSCRIPTION_ANSWER)
 
     def _send(self, status: int, body: bytes, headers: dict | None = None):
         self.send_response(status)

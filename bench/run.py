@@ -1,9 +1,12 @@
 """`make bench`: measure the hot paths against their floors, in one run, on this machine.
 
 Starts the embedded PostgreSQL (database `creatorsync_bench`, recreated each run), loopback fakes
-for Clerk, Twitch and Lambda (bench/fakes.py), the app under gunicorn with production settings,
-and a queue worker; seeds realistic data; drives load with wrk from a second process; prints a
-table and writes bench/results.json.
+for Clerk, Twitch, Lambda and speech recognition (bench/fakes.py), the app under gunicorn with
+production settings, and a queue worker; seeds realistic data; drives load with wrk from a second
+process; prints a table and writes bench/results.json.
+
+`--only transcription` runs just the transcription measure (no seed, no gunicorn, no wrk) and
+writes bench/.work/results-transcription.json.
 """
 
 import argparse
@@ -36,6 +39,9 @@ RENDER_JOBS = 5_000
 RENDERING_JOBS = 2_000  # of RENDER_JOBS, left rendering for the webhook run
 OUTAGE_SECONDS = 8  # the database outage under a running queue worker (measure_reconnect)
 RECONNECT_SLACK_SECONDS = 2  # target: back within QUEUE_RECONNECT_MAX_WAIT_SECONDS plus this
+TRANSCRIPTION_CLIP_SECONDS = 60
+TRANSCRIPTION_RUNS = 5  # after one warm-up run; the median is reported
+TRANSCRIPTION_TARGET_MS = 1000  # our overhead on a 60-second clip (bench/README.md says why)
 
 
 def main() -> None:
@@ -44,9 +50,10 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers.")
     parser.add_argument("--threads", type=int, default=None, help="gunicorn threads per worker (default: the app's).")
+    parser.add_argument("--only", choices=["transcription"], help="Run just this measure.")
     args = parser.parse_args()
 
-    wrk = ensure_wrk()
+    wrk = ensure_wrk() if args.only is None else None
     WORK.mkdir(parents=True, exist_ok=True)
     bench = Bench(args, wrk)
     try:
@@ -88,15 +95,17 @@ class Bench:
         self.start_database()
         self.start_fakes()
         self.configure_django()
-        self.seed()
-        self.start_web()
-        self.measure_clip_list()
-        self.measure_renders()
-        self.measure_webhooks()
-        self.measure_backfill()
-        self.measure_dispatch_latency()
-        self.measure_memory()
-        self.measure_reconnect()
+        if self.args.only is None:
+            self.seed()
+            self.start_web()
+            self.measure_clip_list()
+            self.measure_renders()
+            self.measure_webhooks()
+            self.measure_backfill()
+            self.measure_dispatch_latency()
+            self.measure_memory()
+            self.measure_reconnect()
+        self.measure_transcription()
         self.report()
 
     def start_database(self) -> None:
@@ -163,6 +172,11 @@ class Bench:
             # Steady state: no worker recycling (a restart mid-run costs a second of imports).
             "GUNICORN_MAX_REQUESTS": "0",
             "POSTHOG_PROJECT_API_KEY": "",
+            "TRANSCRIPTION_BACKEND": "openai",
+            "TRANSCRIPTION_API_KEY": "bench-transcription-key",
+            "TRANSCRIPTION_API_URL": f"{self.fakes_url}/openai",
+            # The clips the bench stores (measure_transcription's video) stay out of the project's media/.
+            "MEDIA_ROOT": str(WORK / "media"),
         }
         os.environ.update(self.env)
         os.environ["DJANGO_SETTINGS_MODULE"] = "creatorsync.settings"
@@ -531,9 +545,141 @@ class Bench:
             "seconds_to_next_job": round(seconds, 2) if seconds is not None else None,
         }
 
+    def measure_transcription(self) -> None:
+        """Our own time in recognising a 60-second clip: the pipeline end to end, less the provider's time.
+
+        `clips.transcripts.transcript_recognise` runs in this process, as the queue job runs it, for a
+        ready clip whose real 1080p video has a tone for its audio (generated once into bench/.work/):
+        the copy of the video out of storage, the audio's extraction, the upload to the fake provider,
+        the 150 words of its answer checked and stored. The fake takes TRANSCRIPTION_SECONDS and reports
+        its own time for each request, which is subtracted. One warm-up run, then TRANSCRIPTION_RUNS.
+        """
+        import requests
+        from django.core.files import File
+        from django.utils import timezone
+
+        from accounts.models import User
+        from bench.fakes import TRANSCRIPTION_SECONDS, TRANSCRIPTION_WORDS
+        from clips import transcripts
+        from clips.media import generate_sample_video
+        from clips.models import Clip, Transcript, TranscriptionRun
+
+        video = WORK / f"transcription-{TRANSCRIPTION_CLIP_SECONDS}s-1080p.mp4"
+        if not video.exists():
+            partial = video.with_name(f"partial-{video.name}")
+            generate_sample_video(partial, width=1920, height=1080, seconds=TRANSCRIPTION_CLIP_SECONDS)
+            partial.rename(video)
+        owner = User.objects.create(username="user_benchtranscribe", clerk_id="user_benchtranscribe")
+        clip = Clip(
+            owner=owner,
+            source=Clip.Source.UPLOAD,
+            title="Bench transcription clip",
+            clip_created_at=timezone.now(),
+            duration=TRANSCRIPTION_CLIP_SECONDS,
+            media_status=Clip.MediaStatus.READY,
+            media_duration=TRANSCRIPTION_CLIP_SECONDS,
+            media_size=video.stat().st_size,
+        )
+        with video.open("rb") as source:
+            clip.media_file.save(video.name, File(source), save=False)
+        clip.save()
+
+        def provider_requests() -> list[dict]:
+            return requests.get(f"{self.fakes_url}/__transcriptions", timeout=10).json()
+
+        # The audio extraction's share, timed around the pipeline's own call.
+        extracting: list[float] = []
+        real_extract_audio = transcripts.extract_audio
+
+        def timed_extract_audio(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return real_extract_audio(*args, **kwargs)
+            finally:
+                extracting.append(time.perf_counter() - started)
+
+        samples = []
+        transcripts.extract_audio = timed_extract_audio
+        try:
+            for _ in range(1 + TRANSCRIPTION_RUNS):
+                transcript = transcripts.transcript_request(clip=clip)  # queues the job; this process runs it
+                run = TranscriptionRun.objects.filter(transcript=transcript).latest("pk")
+                seen = len(provider_requests())
+                extracting.clear()
+                started = time.perf_counter()
+                done = transcripts.transcript_recognise(transcript_id=str(transcript.pk), run_id=run.pk)
+                wall = time.perf_counter() - started
+                calls = provider_requests()[seen:]
+                if done.status != Transcript.Status.READY or len(done.words) != TRANSCRIPTION_WORDS:
+                    raise SystemExit(f"The bench recognition did not succeed: {done.status} {done.error}")
+                provider = sum(call["seconds"] for call in calls)
+                samples.append(
+                    {
+                        "wall_ms": wall * 1000,
+                        "provider_ms": provider * 1000,
+                        "overhead_ms": (wall - provider) * 1000,
+                        "extraction_ms": sum(extracting) * 1000,
+                        "requests": len(calls),
+                        "audio_kb": sum(call["audio_bytes"] for call in calls) / 1024,
+                        "ogg": all(call["ogg"] for call in calls),
+                    }
+                )
+        finally:
+            transcripts.extract_audio = real_extract_audio
+            clip.media_file.delete(save=False)  # the database goes with the next run; the copy goes now
+        measured = samples[1:]  # the warm-up run is left out
+
+        def median(key: str) -> float:
+            return round(statistics.median(sample[key] for sample in measured), 1)
+
+        self.results["transcription"] = {
+            "clip_seconds": TRANSCRIPTION_CLIP_SECONDS,
+            "video_mb": round(video.stat().st_size / 2**20, 1),
+            "runs": len(measured),
+            "requests_per_run": measured[0]["requests"],
+            "provider_sleep_ms": TRANSCRIPTION_SECONDS * 1000,
+            "wall_ms": median("wall_ms"),
+            "provider_ms": median("provider_ms"),
+            "overhead_ms": median("overhead_ms"),
+            "extraction_ms": median("extraction_ms"),
+            "audio_kb": median("audio_kb"),
+            "audio_is_ogg": all(sample["ogg"] for sample in measured),
+            "overhead_runs_ms": [round(sample["overhead_ms"], 1) for sample in measured],
+            "overhead_to_provider": round(median("overhead_ms") / median("provider_ms"), 2),
+        }
+
     # --- output ----------------------------------------------------------------------------
 
     def report(self) -> None:
+        results = self.results
+        rows = self.hot_path_rows() if self.args.only is None else []
+        rows.append(self.transcription_row())
+
+        widths = [max(len(str(row[i])) for row in rows) for i in range(6)]
+        header = ("Measure", "Result", "Ratio", "Latency / detail", "Target", "")
+        widths = [max(w, len(h)) for w, h in zip(widths, header, strict=True)]
+        line = "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))
+        print("\n" + line + "\n" + "-" * len(line))
+        for row in rows:
+            print("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)))
+        results["table"] = [dict(zip(header, row, strict=True)) for row in rows]
+        output = ROOT / "bench" / "results.json" if self.args.only is None else WORK / f"results-{self.args.only}.json"
+        output.write_text(json.dumps(results, indent=2, default=str))
+        print(f"\nWrote {output}")
+
+    def transcription_row(self) -> tuple:
+        transcription = self.results["transcription"]
+        overhead = transcription["overhead_ms"]
+        return (
+            f"Transcription overhead, {transcription['clip_seconds']} s clip",
+            f"{overhead:.0f} ms vs provider {transcription['provider_ms']:.0f} ms",
+            f"{transcription['overhead_to_provider']}x",
+            f"audio {transcription['audio_kb']:.0f} KB, extraction {transcription['extraction_ms']:.0f} ms",
+            f"<= {TRANSCRIPTION_TARGET_MS / 1000:g} s",
+            "ok" if overhead <= TRANSCRIPTION_TARGET_MS else "MISS",
+        )
+
+    def hot_path_rows(self) -> list[tuple]:
         results = self.results
         rows = []
         for name, label, target in (
@@ -626,17 +772,7 @@ class Bench:
         )
         rss = max(results["memory"]["worker_rss_mb"])
         rows.append(("gunicorn worker RSS", f"{rss} MB", "", "", "< 150 MB", "ok" if rss < 150 else "MISS"))
-
-        widths = [max(len(str(row[i])) for row in rows) for i in range(6)]
-        header = ("Measure", "Result", "Ratio", "Latency / detail", "Target", "")
-        widths = [max(w, len(h)) for w, h in zip(widths, header, strict=True)]
-        line = "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))
-        print("\n" + line + "\n" + "-" * len(line))
-        for row in rows:
-            print("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)))
-        results["table"] = [dict(zip(header, row, strict=True)) for row in rows]
-        (ROOT / "bench" / "results.json").write_text(json.dumps(results, indent=2, default=str))
-        print(f"\nWrote {ROOT / 'bench' / 'results.json'}")
+        return rows
 
     # --- processes -------------------------------------------------------------------------
 

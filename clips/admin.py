@@ -2,11 +2,13 @@ from datetime import timedelta
 
 from django.contrib import admin
 from django.db.models import Max, Min
+from django.utils.html import format_html
 
 from accounts.selectors import users_by_ids
-from clips import services, transcripts
-from clips.models import Clip, ClipImport, Transcript
+from clips import layouts, services, transcripts
+from clips.models import Clip, ClipImport, LayoutSuggestion, Transcript
 from core.admin import HTTPS_URL_FIELDS, run_for_each_row
+from core.signed_media import signed_file_url
 
 
 class TranscriptInline(admin.StackedInline):
@@ -22,6 +24,23 @@ class TranscriptInline(admin.StackedInline):
     @admin.display(description="Words")
     def word_count(self, transcript: Transcript) -> int:
         return len(transcript.words)
+
+
+class LayoutSuggestionInline(admin.StackedInline):
+    model = LayoutSuggestion
+    extra = 0
+    can_delete = False
+    fields = ("frame", "status", "layout", "confidence", "facecam", "gameplay", "focus", "error", "seconds")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Frame (facecam yellow, gameplay cyan)")
+    def frame(self, suggestion: LayoutSuggestion) -> str:
+        if not suggestion.still:
+            return "—"
+        return format_html('<img src="{}" width="480" alt="detected layout">', signed_file_url(suggestion.still.name))
 
 
 @admin.register(Clip)
@@ -43,8 +62,8 @@ class ClipAdmin(admin.ModelAdmin):
         "media_size",
         "has_portrait",
     )
-    actions = ["refetch_media", "reimport", "retranscribe"]
-    inlines = [TranscriptInline]
+    actions = ["refetch_media", "reimport", "retranscribe", "redetect_layout"]
+    inlines = [LayoutSuggestionInline, TranscriptInline]
     formfield_overrides = HTTPS_URL_FIELDS
 
     @admin.action(description="Re-fetch media from Twitch")
@@ -58,6 +77,16 @@ class ClipAdmin(admin.ModelAdmin):
             verb="Queued the media download of",
             skipped_before=queryset.count() - clips.count(),
             skipped_means="uploads and running downloads",
+        )
+
+    @admin.action(description="Re-run layout detection")
+    def redetect_layout(self, request, queryset):
+        run_for_each_row(
+            self,
+            request,
+            queryset,
+            lambda clip: layouts.layout_detection_request(clip=clip),
+            verb="Queued the layout detection of",
         )
 
     @admin.action(description="Re-run speech recognition")

@@ -1,6 +1,6 @@
 """The analytics events of clips, and their properties, in one place. Sent after commit."""
 
-from clips.models import Clip, ClipImport, Transcript
+from clips.models import Clip, ClipImport, LayoutSuggestion, Transcript
 from integrations import posthog
 
 
@@ -68,5 +68,18 @@ def transcript_edited(transcript: Transcript) -> None:
             "clip_id": str(transcript.clip_id),
             "language": transcript.language,
             "words": len(transcript.words),
+        },
+    )
+
+
+def layout_detected(suggestion: LayoutSuggestion) -> None:
+    posthog.capture_on_commit(
+        "layout detected",
+        distinct_id=suggestion.clip.owner.clerk_id,
+        properties={
+            "clip_id": str(suggestion.clip_id),
+            "layout": suggestion.layout,
+            "confidence": suggestion.confidence,
+            "seconds": suggestion.seconds,
         },
     )

@@ -142,3 +142,38 @@ def extract_audio(source: Path, target: Path, *, start: float = 0.0, seconds: fl
     if result.returncode != 0 or not target.exists() or target.stat().st_size == 0:
         raise NotAVideo(f"No audio could be extracted: {result.stderr.strip()[-300:]}")
     return target
+
+
+def frame_with_boxes(source: Path, target: Path, *, at_seconds: float, boxes: list[tuple[dict, str]]) -> Path:
+    """A PNG of one frame, 480 px wide, with normalised rectangles ({x, y, width, height}) outlined in colours."""
+    draws = [
+        f"drawbox=x=iw*{rect['x']:.4f}:y=ih*{rect['y']:.4f}:w=iw*{rect['width']:.4f}:h=ih*{rect['height']:.4f}"
+        f":color={color}:t=4"
+        for rect, color in boxes
+    ]
+    result = subprocess.run(
+        [
+            ffmpeg_path(),
+            "-hide_banner",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-ss",
+            f"{max(at_seconds, 0):.3f}",
+            "-i",
+            str(source),
+            "-frames:v",
+            "1",
+            "-vf",
+            ",".join(["scale=480:-2", *draws]),
+            "-y",
+            str(target),
+        ],
+        capture_output=True,
+        text=True,
+        errors="replace",
+        timeout=PROBE_TIMEOUT_SECONDS,
+    )
+    if result.returncode != 0 or not target.exists():
+        raise NotAVideo(f"No frame could be read: {result.stderr.strip()[-300:]}")
+    return target

@@ -198,3 +198,42 @@ class TranscriptionRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider} run of {self.audio_seconds:.0f} s ({self.outcome})"
+
+
+def layout_still_path(suggestion: "LayoutSuggestion", filename: str) -> str:
+    return clip_media_path(suggestion.clip, filename)
+
+
+class LayoutSuggestion(models.Model):
+    """The vertical layout detection suggests for a clip: where the facecam is, if there is one."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Queued"
+        RUNNING = "running", "Detecting"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    ACTIVE_STATUSES = (Status.PENDING, Status.RUNNING)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    clip = models.OneToOneField(Clip, on_delete=models.CASCADE, related_name="layout_suggestion")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    layout = models.CharField(max_length=10, blank=True, help_text="split, fill or fit_blur")
+    facecam = models.JSONField(null=True, blank=True, help_text="{x, y, width, height}, normalised; split only.")
+    gameplay = models.JSONField(null=True, blank=True)
+    focus = models.JSONField(null=True, blank=True, help_text="{x, y}: where a fill crop centres (a face).")
+    confidence = models.FloatField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    seconds = models.FloatField(null=True, blank=True, help_text="Worker time the detection took.")
+    still = models.FileField(upload_to=layout_still_path, max_length=300, blank=True, help_text="A frame, boxes drawn.")
+    requested_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Layout of {self.clip} ({self.status})"
+
+    def as_spec(self) -> dict:
+        """The suggestion in the layout spec's terms, to render as it is."""
+        return {"layout": self.layout, "facecam": self.facecam, "gameplay": self.gameplay, "focus": self.focus}

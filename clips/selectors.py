@@ -3,7 +3,7 @@
 from django.db.models import QuerySet
 
 from accounts.models import User
-from clips.models import Clip, Transcript
+from clips.models import Clip, LayoutSuggestion, Transcript
 
 
 def clips_owned_by(*, user: User | None) -> QuerySet[Clip]:
@@ -27,3 +27,9 @@ def transcript_words_in_window(*, clip: Clip, start: float, end: float) -> list[
         if shifted_end > shifted_start:
             window.append({"text": word["text"], "start": shifted_start, "end": shifted_end})
     return window
+
+
+def layout_suggestion_ready(*, clip: Clip) -> dict | None:
+    """The clip's detected layout in the layout spec's terms, or None until detection is ready."""
+    suggestion = LayoutSuggestion.objects.filter(clip=clip, status=LayoutSuggestion.Status.READY).first()
+    return suggestion.as_spec() if suggestion else None

@@ -1,11 +1,19 @@
 from rest_framework import serializers
 
-from clips.models import HELIX_FIELDS, Clip, ClipImport, Transcript
+from clips.models import HELIX_FIELDS, Clip, ClipImport, LayoutSuggestion, Transcript
 from core.serializers import FastReadSerializer
+
+
+class LayoutSuggestionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = LayoutSuggestion
+        fields = ["status", "layout", "facecam", "gameplay", "focus", "confidence", "error"]
+        read_only_fields = fields
 
 
 class ClipSerializer(FastReadSerializer):
     media_url = serializers.SerializerMethodField()
+    layout_suggestion = serializers.SerializerMethodField()
 
     class Meta:
         model = Clip
@@ -22,10 +30,16 @@ class ClipSerializer(FastReadSerializer):
             "media_size",
             "media_url",
             "has_portrait",
+            "layout_suggestion",
             "created_at",
             "updated_at",
         ]
         read_only_fields = fields
+
+    def get_layout_suggestion(self, clip: Clip) -> LayoutSuggestionSerializer(allow_null=True):
+        """The detected layout, to render with `"layout": "auto"`; null before any detection."""
+        suggestion = getattr(clip, "layout_suggestion", None)
+        return LayoutSuggestionSerializer(suggestion).data if suggestion else None
 
     def get_media_url(self, clip: Clip) -> str | None:
         if clip.media_status != Clip.MediaStatus.READY or not clip.media_file:

@@ -16,6 +16,7 @@ from procrastinate.contrib.django.models import ProcrastinateJob
 from accounts.models import TwitchAccount, User
 from accounts.selectors import user_has_twitch
 from clips import analytics
+from clips.layouts import layout_detection_request
 from clips.media import NotAVideo, VideoInfo, probe_video
 from clips.models import HELIX_FIELDS, Clip, ClipImport
 from core.errors import ServiceError
@@ -463,6 +464,7 @@ def clip_media_fetch(*, clip_id: str, client: TwitchClient | None = None) -> Cli
         analytics.clip_media_failed(clip, reason=exc.code)
         return clip
     analytics.clip_media_fetched(clip)
+    layout_detection_request(clip=clip)  # every clip whose media is ready gets a layout suggestion
     return clip
 
 
@@ -601,6 +603,7 @@ def clip_upload_create(*, owner: User, upload: UploadedFile, title: str = "") ->
             duration=round(info.duration, 1),
         )
         _store_media(clip, path, info=info, name=f"{clip.pk}{_video_suffix(upload.name)}")
+    layout_detection_request(clip=clip)
     return clip
 
 

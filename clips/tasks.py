@@ -1,6 +1,6 @@
 import logging
 
-from clips import services, transcripts
+from clips import layouts, services, transcripts
 from core.queue import app
 
 logger = logging.getLogger(__name__)
@@ -24,11 +24,16 @@ def recover_stalled_clip_imports(timestamp: int) -> None:
     if recovered:
         logger.warning("Recovered %d stalled clip import(s): %s", len(recovered), ", ".join(recovered))
     # Recognitions too: a transcript never stays `running` after its worker died.
-    failed = transcripts.transcripts_recover_stalled()
+    failed = transcripts.transcripts_recover_stalled() + layouts.layout_suggestions_recover_stalled()
     if failed:
-        logger.warning("Failed %d stalled transcription(s): %s", len(failed), ", ".join(failed))
+        logger.warning("Failed %d stalled recognition(s) or detection(s): %s", len(failed), ", ".join(failed))
 
 
 @app.task(queue="media")
 def transcribe_clip(transcript_id: str, run_id: int | None = None) -> None:
     transcripts.transcript_recognise(transcript_id=transcript_id, run_id=run_id)
+
+
+@app.task(queue="media")
+def detect_clip_layout(suggestion_id: str) -> None:
+    layouts.layout_detect(suggestion_id=suggestion_id)

@@ -7,7 +7,7 @@ from rest_framework.filters import SearchFilter
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
-from clips import services, transcripts
+from clips import layouts, services, transcripts
 from clips.filters import ClipFilter
 from clips.models import Clip, ClipImport
 from clips.serializers import (
@@ -37,7 +37,7 @@ class ClipViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destr
     parser_classes = [JSONParser, MultiPartParser, FormParser]
 
     def refine_queryset(self, queryset):
-        return queryset.order_by("-clip_created_at", "id")
+        return queryset.select_related("layout_suggestion").order_by("-clip_created_at", "id")
 
     def perform_destroy(self, instance: Clip) -> None:
         services.clip_delete(clip=instance)
@@ -63,6 +63,18 @@ class ClipViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destr
     @action(detail=True, methods=["post"], url_path="fetch-media")
     def fetch_media(self, request, pk=None):
         clip = services.clip_media_fetch_request(clip=self.get_object())
+        return Response(ClipSerializer(clip, context=self.get_serializer_context()).data, status=202)
+
+    @extend_schema(
+        summary="Detect the clip's layout again (queued; it runs by itself once the media is ready)",
+        request=None,
+        responses={202: ClipSerializer, 404: ERROR_RESPONSE, 409: ERROR_RESPONSE},
+    )
+    @action(detail=True, methods=["post"], url_path="detect-layout")
+    def detect_layout(self, request, pk=None):
+        clip = self.get_object()
+        layouts.layout_detection_request(clip=clip)
+        clip = self.get_queryset().get(pk=clip.pk)
         return Response(ClipSerializer(clip, context=self.get_serializer_context()).data, status=202)
 
     @extend_schema(

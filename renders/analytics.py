@@ -10,7 +10,7 @@ FINAL_EVENTS = {
 }
 
 
-def render_requested(job: RenderJob) -> None:
+def render_requested(job: RenderJob, *, auto_layout: bool = False) -> None:
     props = job.input_props
     posthog.capture_on_commit(
         "render requested",
@@ -25,6 +25,7 @@ def render_requested(job: RenderJob) -> None:
             "length_seconds": round(float(props["trim_end"]) - float(props["trim_start"]), 3),
             "has_title": bool(props.get("title")),
             "caption_style": (props.get("captions") or {}).get("style"),
+            "auto_layout": auto_layout,
             "backend": job.backend,
         },
     )

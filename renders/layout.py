@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 ASPECTS = {"9:16": (9, 16), "1:1": (1, 1), "4:5": (4, 5), "16:9": (16, 9)}
 LAYOUTS = ("fill", "fit_blur", "split", "portrait")
+# Not a layout of its own: the server replaces it with the clip's detected layout.
+AUTO_LAYOUT = "auto"
 TITLE_MAX_LENGTH = 80
 
 

@@ -29,6 +29,7 @@ from renders.backends import BackendError, RateLimited, get_backend
 from renders.backends.base import StartOutcomeUnknown
 from renders.backends.local import RenderInterrupted, render_job_locally
 from renders.backends.remotion import WebhookKind, WebhookReport
+from renders.layout import AUTO_LAYOUT
 from renders.limits import render_limits_check
 from renders.models import RenderEvent, RenderJob, RenderPreset
 from renders.outputs import copy_output_into_storage
@@ -105,7 +106,8 @@ def render_job_create(*, owner: User, clip: Clip, preset: RenderPreset, input_pr
         )
         _record(job, "created", Source.API, {"preset": preset.slug, "backend": job.backend})
         defer(DISPATCH_TASK, job_id=str(job.pk))
-        analytics.render_requested(job)
+        auto_layout = {**preset.default_props, **input_props}.get("layout") == AUTO_LAYOUT
+        analytics.render_requested(job, auto_layout=auto_layout)
     return job
 
 

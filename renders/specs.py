@@ -8,10 +8,10 @@ from django.conf import settings
 from rest_framework import serializers
 
 from clips.models import Clip
-from clips.selectors import transcript_words_in_window
+from clips.selectors import layout_suggestion_ready, transcript_words_in_window
 from core.errors import ServiceError
 from renders.captions import CAPTION_POSITIONS, CAPTION_STYLES, DEFAULT_CAPTIONS
-from renders.layout import ASPECTS, LAYOUTS, TITLE_MAX_LENGTH
+from renders.layout import ASPECTS, AUTO_LAYOUT, LAYOUTS, TITLE_MAX_LENGTH
 from renders.models import RenderPreset
 
 
@@ -50,15 +50,26 @@ class CaptionsSerializer(serializers.Serializer):
     )
 
 
+class PointSerializer(serializers.Serializer):
+    x = serializers.FloatField(min_value=0, max_value=1)
+    y = serializers.FloatField(min_value=0, max_value=1)
+
+
 class LayoutSpecSerializer(serializers.Serializer):
-    """The layout spec; `context["clip"]` bounds the trim."""
+    """The layout spec; `context["clip"]` bounds the trim.
+
+    `"layout": "auto"` takes the clip's detected layout (its suggestion's fields, as they are).
+    """
 
     trim_start = serializers.FloatField(min_value=0, default=0)
     trim_end = serializers.FloatField(min_value=0, required=False, help_text="Default: the clip's end.")
     aspect = serializers.ChoiceField(choices=list(ASPECTS), default="9:16")
-    layout = serializers.ChoiceField(choices=list(LAYOUTS), default="fill")
-    facecam = RectSerializer(required=False)
-    gameplay = RectSerializer(required=False)
+    layout = serializers.ChoiceField(choices=[*LAYOUTS, AUTO_LAYOUT], default="fill")
+    facecam = RectSerializer(required=False, allow_null=True)
+    gameplay = RectSerializer(required=False, allow_null=True)
+    focus = PointSerializer(
+        required=False, allow_null=True, help_text="fill only: the crop centres here (clamped to the frame)."
+    )
     facecam_share = serializers.FloatField(min_value=0.1, max_value=0.9, default=0.35)
     title = serializers.CharField(max_length=TITLE_MAX_LENGTH, required=False, allow_blank=True, default="")
     captions = CaptionsSerializer(required=False, allow_null=True, default=None)
@@ -73,8 +84,10 @@ class LayoutSpecSerializer(serializers.Serializer):
             raise serializers.ValidationError({"trim_start": "Must be before trim_end."})
         if spec["trim_end"] - spec["trim_start"] > settings.RENDER_MAX_SECONDS:
             raise serializers.ValidationError({"trim_end": f"A short is at most {settings.RENDER_MAX_SECONDS} s."})
+        if spec["layout"] != "fill" or spec.get("focus") is None:
+            spec.pop("focus", None)
         if spec["layout"] == "split":
-            missing = [name for name in ("facecam", "gameplay") if name not in spec]
+            missing = [name for name in ("facecam", "gameplay") if spec.get(name) is None]
             if missing:
                 raise serializers.ValidationError({name: "Required for the split layout." for name in missing})
         else:
@@ -103,7 +116,10 @@ def render_spec_validate(*, clip: Clip, preset: RenderPreset, props: object) -> 
         )
     if not isinstance(props, dict):
         raise InvalidRenderRequest("The request has invalid fields.", details={"props": ["Expected an object."]})
-    spec = LayoutSpecSerializer(data={**preset.default_props, **props}, context={"clip": clip})
+    requested = {**preset.default_props, **props}
+    if requested.get("layout") == AUTO_LAYOUT:
+        requested = {**requested, **_detected_layout(clip)}
+    spec = LayoutSpecSerializer(data=requested, context={"clip": clip})
     if not spec.is_valid():
         raise InvalidRenderRequest("The request has invalid fields.", details={"props": spec.errors})
     validated = dict(spec.validated_data)
@@ -112,6 +128,17 @@ def render_spec_validate(*, clip: Clip, preset: RenderPreset, props: object) -> 
     else:
         del validated["captions"]  # a spec without captions is stored as before they existed
     return validated
+
+
+def _detected_layout(clip: Clip) -> dict:
+    suggestion = layout_suggestion_ready(clip=clip)
+    if suggestion is None:
+        raise InvalidRenderRequest(
+            "The clip's layout has not been detected yet: wait for its suggestion, or choose a layout.",
+            code="layout_not_ready",
+            details={"props": {"layout": ["The clip's layout suggestion is not ready."]}},
+        )
+    return suggestion
 
 
 def _caption_words(clip: Clip, spec: dict) -> list[dict]:

@@ -144,7 +144,7 @@ def _filter_graph(
     layout = props.get("layout", "fill")
     fill = f"scale={width}:{height}:force_original_aspect_ratio=increase,crop={width}:{height}"
     if layout in ("fill", "portrait"):
-        chains = [f"[0:v]{fill},setsar=1[framed]"]
+        chains = [f"[0:v]{_focused_fill(props.get('focus'), width=width, height=height)},setsar=1[framed]"]
     elif layout == "fit_blur":
         chains = [
             "[0:v]split=2[bgsrc][fgsrc]",
@@ -176,6 +176,15 @@ def _filter_graph(
         logger.warning("No font found for the title; set RENDER_FONT_FILE. Rendering without it.")
     chains.append(f"[framed]{last}[out]")
     return ";".join(chains)
+
+
+def _focused_fill(focus: dict | None, *, width: int, height: int) -> str:
+    """Scale to cover the frame, then crop it centred on `focus` (a normalised point), kept inside the frame."""
+    if not focus:
+        return f"scale={width}:{height}:force_original_aspect_ratio=increase,crop={width}:{height}"
+    x = f"min(max(iw*{float(focus['x']):.4f}-ow/2\\,0)\\,iw-ow)"
+    y = f"min(max(ih*{float(focus['y']):.4f}-oh/2\\,0)\\,ih-oh)"
+    return f"scale={width}:{height}:force_original_aspect_ratio=increase,crop={width}:{height}:{x}:{y}"
 
 
 def _crop(rect: Rect) -> str:

@@ -1,13 +1,10 @@
 """Fixtures of the render tests: the render backends' settings, a fake Lambda and new jobs."""
 
-from pathlib import Path
-
 import pytest
 from botocore.client import BaseClient
 from procrastinate.contrib.django.models import ProcrastinateJob
 
 from clips.tests.factories import make_clip
-from core.workdirs import work_root
 from integrations.tests.fakes import REMOTION_WEBHOOK_SECRET, FakeLambda
 from renders import services
 from renders.models import RenderJob
@@ -28,13 +25,6 @@ def remotion_settings(settings, media_root):
 def local_render_settings(settings, media_root):
     settings.RENDER_BACKEND = "local"
     return settings
-
-
-@pytest.fixture
-def work_dir(settings, tmp_path) -> Path:
-    """Scratch folders of renders in a fresh folder (not created yet): the root of core.workdirs."""
-    settings.WORK_DIR = str(tmp_path / "work")
-    return work_root()
 
 
 @pytest.fixture

@@ -73,6 +73,7 @@ def test_a_requested_render_announces_its_preset_layout_and_length(
                 "length_seconds": 2.0,
                 "has_title": True,
                 "caption_style": None,
+                "auto_layout": False,
                 "backend": "local",
             },
         )
