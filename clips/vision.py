@@ -1,8 +1,29 @@
-"""Find the streamer's facecam overlay in a clip and suggest a vertical layout. Pure functions, no models."""
+"""Find the streamer's facecam overlay in a clip and suggest a vertical layout. Pure functions, no models.
 
-import functools
+detect_layout(path) returns, in coordinates normalised to the source frame and rounded to 4 decimals:
+
+    {"layout": "split" | "fill" | "fit_blur", "facecam": rect | None, "gameplay": rect,
+     "focus": {"x", "y"} | None, "confidence": 0-1}
+
+How: about 1.5 frames a second are sampled at 640 px wide (at most 60; keyframes only for long HD clips).
+OpenCV's bundled Haar cascades find where a face is in most frames (frontal, and profile both ways). Around
+that face, each side of the overlay is the line where an edge persists across the samples while the
+gameplay beyond it changes (or the frame's edge); candidate sides are combined into rectangles, scored
+along their real extents with a prior on a facecam's shape. No overlay around a large face: the camera is
+the picture, `fill` with `focus` on the face. No face most of the time: `fit_blur`.
+
+`gameplay` (split only; the full frame otherwise) is the full frame, unless the centred crop the split's
+gameplay panel keeps (9:16 at facecam_share 0.35 keeps a 0.86:1 window) would show the facecam; then it
+is the frame without the facecam's strip along the edge the facecam sits on: below a facecam at the top
+centre, beside one that covers the side. A small corner facecam lies outside that window and the gameplay
+keeps the whole frame. `confidence` is the share of sampled frames with the face, times the strength of
+the overlay's sides (split), or that share alone (fill), or one minus it (fit_blur).
+"""
+
 import itertools
 import subprocess
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -11,10 +32,13 @@ import numpy as np
 from clips.media import NotAVideo, ffmpeg_path, probe_video
 
 DECODE_TIMEOUT_SECONDS = 120
-# Decoding every frame of a long 1080p clip costs several seconds of CPU; keyframes alone cost a tenth of
-# that, and Twitch clips have one every two seconds. Above this many decoded pixels, keyframes are tried first.
+# Decoding every frame of a long 1080p clip costs several seconds of CPU; its keyframes alone cost a tenth
+# of that, and Twitch clips have one every two seconds. Above this many pixels to decode (width x height x
+# seconds, at 30 fps), keyframes are tried first, and taken when there are at least MIN_KEYFRAMES of them.
 KEYFRAMES_ABOVE_PIXELS = 1280 * 720 * 30 * 20
 MIN_KEYFRAMES = 12
+DECODE_PARTS = 2
+SPLIT_ABOVE_SECONDS = 20  # shorter clips decode in one go: a second ffmpeg costs more than it saves
 
 
 def sample_frames(
@@ -29,25 +53,45 @@ def sample_frames(
     height = max(2, round(width * info.height / info.width / 2) * 2)
     wanted = max(1, min(max_frames, round(info.duration * per_second)))
     rate = wanted / max(info.duration, 1e-3)
-    frames = None
-    if info.width * info.height * max(info.duration, 1) * 30 > KEYFRAMES_ABOVE_PIXELS:
-        frames = _decode(path, width, height, rate, keyframes_only=True)
-        if len(frames) < min(wanted, MIN_KEYFRAMES):
-            frames = None
-    if frames is None:
-        frames = _decode(path, width, height, rate, keyframes_only=False)
-    if len(frames) == 0:
+    # Skipping non-reference frames halves decoding; some codecs might drop everything that way, hence the
+    # plain decode last.
+    attempts = ["noref", None]
+    if info.width * info.height * info.duration * 30 > KEYFRAMES_ABOVE_PIXELS:
+        attempts.insert(0, "nokey")
+    for skip in attempts:
+        frames = _decode(path, width, height, rate, skip=skip, duration=info.duration)
+        if len(frames) >= (min(wanted, MIN_KEYFRAMES) if skip == "nokey" else 1):
+            break
+    else:
         raise NotAVideo("No video frame could be decoded.")
     if len(frames) > max_frames:
         frames = frames[np.linspace(0, len(frames) - 1, max_frames).round().astype(int)]
     return frames, info.width / info.height
 
 
-def _decode(path: Path | str, width: int, height: int, rate: float, *, keyframes_only: bool) -> np.ndarray:
-    # Skipping the loop filter speeds decoding up by a fifth; the artefacts don't matter at this size.
-    decode = ["-skip_loop_filter", "all"] + (["-skip_frame", "nokey"] if keyframes_only else [])
-    # Keyframes pass through as they are (no duplicates); otherwise the fps filter picks evenly spaced frames.
-    sampling = [] if keyframes_only else [f"fps={rate:.6f}"]
+def _decode(path: Path | str, width: int, height: int, rate: float, *, skip: str | None, duration: float) -> np.ndarray:
+    """Sampled frames, decoded by ffmpeg. The decoder runs on one core when it skips frames, so a long clip
+    is decoded in parts at once, one ffmpeg each (a worker has two cores)."""
+    parts = DECODE_PARTS if duration >= SPLIT_ABOVE_SECONDS else 1
+    if parts == 1:
+        return _decode_part(path, width, height, rate, skip=skip, window=[])
+    length = duration / parts
+    windows = [["-ss", f"{index * length:.3f}", "-t", f"{length:.3f}"] for index in range(parts)]
+    with ThreadPoolExecutor(max_workers=parts) as pool:
+        decoded = pool.map(lambda window: _decode_part(path, width, height, rate, skip=skip, window=window), windows)
+        return np.concatenate(list(decoded))
+
+
+def _decode_part(
+    path: Path | str, width: int, height: int, rate: float, *, skip: str | None, window: list[str]
+) -> np.ndarray:
+    # Skipping the loop filter speeds decoding up by a fifth; its artefacts don't matter at this size.
+    decode = ["-skip_loop_filter", "all"] + (["-skip_frame", skip] if skip else [])
+    if skip == "nokey":
+        # Keyframes come at their own times: keep those at least a sampling interval apart, no duplicates.
+        sampling = f"select='isnan(prev_selected_t)+gte(t-prev_selected_t\\,{0.9 / rate:.4f})'"
+    else:
+        sampling = f"fps={rate:.6f}"
     command = [
         ffmpeg_path(),
         "-hide_banner",
@@ -55,12 +99,13 @@ def _decode(path: Path | str, width: int, height: int, rate: float, *, keyframes
         "-loglevel",
         "error",
         *decode,
+        *window,
         "-i",
         str(path),
         "-map",
         "0:v:0",
         "-vf",
-        ",".join([*sampling, f"scale={width}:{height}:flags=area"]),
+        f"{sampling},scale={width}:{height}:flags=area",
         "-fps_mode",
         "passthrough",
         "-f",
@@ -84,19 +129,21 @@ ANALYSIS_WIDTH = 640
 FACE_FRAMES = 16  # faces are looked for in this many evenly spaced frames at most
 DISCOVERY_FRAMES = 3  # ...and small ones across the whole frame in only this many (the costly part)
 MAX_FACE_CANDIDATES = 4
+FACE_NEIGHBOURS = 3  # overlapping detections a face needs: fewer find more faces, and more stray ones
 EDGE_STEP = 18  # a colour step (0-255, any channel) that counts as an edge in a frame
-STRIP = 4  # pixels each side of a candidate boundary whose activity is compared
+STRIP = 4  # pixels outside a candidate side whose activity counts
 FRAME_EDGE_SCORE = 0.35  # a side at the frame's edge wins unless a boundary inside scores more
 STATIC_OUTSIDE = 0.3  # the weight of a persistent edge with calm pixels outside it (a HUD, or the room)
-MIN_SIDE_SCORE = 0.15
-SIDE_CANDIDATES = 4
+MIN_SIDE_SCORE = 0.15  # weaker positions are not candidates for a side
+SIDE_CANDIDATES = 4  # per side, besides the frame's edge: at most 5 x 5 x 5 x 5 rectangles are scored
 SNAP_DISTANCE = 0.02  # of the frame's width: borders are thinner than this
-CHANCE_COVERAGE = 0.25
+CHANCE_COVERAGE = 0.25  # the share of frames a moving edge happens to cover a line in busy gameplay
 ACTIVITY_SCALE = 4.0  # mean change between samples (0-255) at which a strip counts as half active
-MIN_FACE_SUPPORT = 0.4  # a camera shows a face in at least this share of the frames looked at
+MIN_FACE_SUPPORT = 0.5  # a camera shows a face in at least this share of the frames looked at
+MIN_FULL_FRAME_FACE = 0.06  # of the frame's width: a streamer filling the picture has a big face
 MAX_FACECAM_AREA = 0.5  # an "overlay" larger than half the frame is the whole picture
 EDGE_NEAR = 0.05  # a facecam this close to the frame's edge sits on it
-MIN_GAMEPLAY_AREA = 0.45
+MIN_GAMEPLAY_AREA = 0.45  # gameplay without the facecam's strip keeps at least this much of the frame
 GAMEPLAY_PANEL_ASPECT = 9 / (16 * (1 - 0.35))  # the split's gameplay panel at the default facecam_share
 
 
@@ -117,18 +164,23 @@ def detect_layout(path: Path | str) -> dict:
     return _decide(rect, boundary, box, support, frames.shape[2], frames.shape[1], aspect)
 
 
-@functools.cache
+_per_thread = threading.local()
+
+
 def _cascades() -> tuple:
-    # OpenCV's wheels ship these; nothing is downloaded.
-    return tuple(
-        cv2.CascadeClassifier(cv2.data.haarcascades + name)
-        for name in ("haarcascade_frontalface_alt2.xml", "haarcascade_profileface.xml")
-    )
+    """The frontal and profile face cascades, loaded once per thread (a classifier is not safe to share).
+    OpenCV's wheels ship them; nothing is downloaded."""
+    if not hasattr(_per_thread, "cascades"):
+        _per_thread.cascades = tuple(
+            cv2.CascadeClassifier(cv2.data.haarcascades + name)
+            for name in ("haarcascade_frontalface_alt2.xml", "haarcascade_profileface.xml")
+        )
+    return _per_thread.cascades
 
 
 def _face_track(frames: np.ndarray) -> tuple[np.ndarray | None, float]:
     """Where a face is most of the time: its median box (x0, y0, x1, y1 pixels) and the share of frames
-    with a face there, or (None, share of frames with any face) when no place holds one often enough.
+    with a face there; (None, that share) when no place holds one in MIN_FACE_SUPPORT of them.
 
     Scanning whole frames for small faces is the costly part, so it is done on a few of them (and on their
     median, where a facecam stays sharp and gameplay blurs away); each place found is then checked in every
@@ -189,7 +241,7 @@ def _face_near(gray: np.ndarray, candidate: np.ndarray) -> np.ndarray | None:
 def _detect(cascade, gray: np.ndarray, scale: float, min_size, max_size=None) -> list[np.ndarray]:
     if gray.shape[0] < min_size[1] or gray.shape[1] < min_size[0]:
         return []
-    options = {"scaleFactor": scale, "minNeighbors": 3, "minSize": min_size}
+    options = {"scaleFactor": scale, "minNeighbors": FACE_NEIGHBOURS, "minSize": min_size}
     if max_size is not None:
         options["maxSize"] = max_size
     return [np.array([x, y, x + w, y + h], np.float32) for x, y, w, h in cascade.detectMultiScale(gray, **options)]
@@ -312,7 +364,8 @@ def _candidates(maps: dict, kind: str, positions: np.ndarray, span: tuple[int, i
     """The strongest few positions for one side (local maxima), and the frame's edge."""
     scores = _side_scores(maps, kind, positions, span, outward)
     # Suppress all but the best within a few pixels: one boundary gives a peak a couple of pixels wide.
-    peaks = scores >= np.maximum.reduce([np.roll(scores, shift) for shift in range(-3, 4)])
+    window = np.lib.stride_tricks.sliding_window_view(np.pad(scores, 3, constant_values=-1.0), 7)
+    peaks = scores >= window.max(axis=1)
     order = [int(i) for i in np.argsort(-scores) if peaks[i] and scores[i] >= MIN_SIDE_SCORE]
     edge = 0 if outward < 0 else (maps["size"][0] if kind == "pv" else maps["size"][1])
     return sorted({edge, *(int(positions[i]) for i in order[:SIDE_CANDIDATES])})
@@ -374,6 +427,9 @@ def _decide(
     area = (right - left) * (bottom - top) / (width * height)
     centre = {"x": float(box[0] + box[2]) / 2 / width, "y": float(box[1] + box[3]) / 2 / height}
     if not inner or area > MAX_FACECAM_AREA:
+        if (box[2] - box[0]) / width < MIN_FULL_FRAME_FACE:
+            # A small "face" with no overlay around it is something in the game, not a camera.
+            return _suggestion("fit_blur", confidence=1.0 - support)
         # No outline around the face: the camera is the picture ("just chatting").
         return _suggestion("fill", focus=centre, confidence=support)
     facecam = _normalised(left / width, top / height, (right - left) / width, (bottom - top) / height)

@@ -11,7 +11,7 @@ import functools
 import subprocess
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -82,10 +82,11 @@ class LayoutCase:
 
 @dataclass(frozen=True)
 class LayoutTruth:
+    """What detection should say: the layout, the facecam (normalised) for split, the face for fill."""
+
     layout: str
     facecam: dict | None = None
     focus: dict | None = None
-    extra: dict = field(default_factory=dict)
 
 
 @functools.cache
