@@ -7,6 +7,7 @@ from django.core.files import File
 from django.utils import timezone
 
 from accounts.models import User
+from clips.layouts import layout_detection_request
 from clips.media import generate_sample_video, probe_video
 from clips.models import Clip, Transcript
 from clips.transcripts import transcript_replace
@@ -39,6 +40,7 @@ def demo_clip_ensure(*, owner: User) -> Clip:
         clip.has_portrait = True
         clip.save()
     _ensure_demo_transcript(clip)
+    layout_detection_request(clip=clip)  # as for any clip whose media is ready
     return clip
 
 
