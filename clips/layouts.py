@@ -9,7 +9,7 @@ import time
 from datetime import timedelta
 
 from django.core.files import File
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -33,7 +33,7 @@ def layout_detection_request(*, clip: Clip) -> LayoutSuggestion:
     if clip.media_status != Clip.MediaStatus.READY or not clip.media_file:
         raise Conflict("The clip's video is not ready: fetch or upload it first.", code="media_not_ready")
     with transaction.atomic():
-        suggestion = _suggestion_for(clip)
+        suggestion = LayoutSuggestion.objects.get_or_create(clip=clip)[0]
         # Never asked for yet, or not running: (re)start it. A running one is left to finish.
         startable = Q(requested_at__isnull=True) | ~Q(status__in=LayoutSuggestion.ACTIVE_STATUSES)
         if LayoutSuggestion.objects.filter(startable, pk=suggestion.pk).update(
@@ -42,14 +42,6 @@ def layout_detection_request(*, clip: Clip) -> LayoutSuggestion:
             defer("clips.tasks.detect_clip_layout", suggestion_id=str(suggestion.pk))
     suggestion.refresh_from_db()
     return suggestion
-
-
-def _suggestion_for(clip: Clip) -> LayoutSuggestion:
-    try:
-        with transaction.atomic():
-            return LayoutSuggestion.objects.get_or_create(clip=clip)[0]
-    except IntegrityError:
-        return LayoutSuggestion.objects.get(clip=clip)  # a concurrent request created it
 
 
 def layout_detect(*, suggestion_id: str) -> LayoutSuggestion | None:

@@ -41,6 +41,11 @@ def ffmpeg_path() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
+def ffmpeg_quiet() -> list[str]:
+    """The start of every ffmpeg command we run: no banner, no stdin, errors only."""
+    return [ffmpeg_path(), "-hide_banner", "-nostdin", "-loglevel", "error"]
+
+
 def probe_video(path: Path | str) -> VideoInfo:
     """Duration and frame size of a video file; raises NotAVideo for anything else."""
     try:
@@ -114,11 +119,7 @@ def extract_audio(source: Path, target: Path, *, start: float = 0.0, seconds: fl
     window = ["-ss", f"{start:.3f}"] + (["-t", f"{seconds:.3f}"] if seconds is not None else [])
     result = subprocess.run(
         [
-            ffmpeg_path(),
-            "-hide_banner",
-            "-nostdin",
-            "-loglevel",
-            "error",
+            *ffmpeg_quiet(),
             *window,
             "-i",
             str(source),
@@ -153,11 +154,7 @@ def frame_with_boxes(source: Path, target: Path, *, at_seconds: float, boxes: li
     ]
     result = subprocess.run(
         [
-            ffmpeg_path(),
-            "-hide_banner",
-            "-nostdin",
-            "-loglevel",
-            "error",
+            *ffmpeg_quiet(),
             "-ss",
             f"{max(at_seconds, 0):.3f}",
             "-i",

@@ -12,7 +12,7 @@ import unicodedata
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
@@ -62,7 +62,7 @@ def transcript_request(*, clip: Clip, language: str = "") -> Transcript:
     with transaction.atomic():
         # Serialises one user's requests, so two cannot both take the last minutes of the month.
         user_row_lock(user_id=clip.owner_id)
-        transcript = _transcript_for(clip)
+        transcript = Transcript.objects.get_or_create(clip=clip)[0]
         # A transcript never asked for (just made here) has no request time: it may start too.
         startable = Q(requested_at__isnull=True) | ~Q(status__in=Transcript.ACTIVE_STATUSES)
         started = Transcript.objects.filter(startable, pk=transcript.pk).update(
@@ -107,14 +107,6 @@ def transcript_limits_check(*, owner: User, seconds: float) -> None:
             f"the limit resets on {resets_at:%Y-%m-%d}.",
             details={"limit": monthly, "used": used, "resets_at": resets_at.isoformat()},
         )
-
-
-def _transcript_for(clip: Clip) -> Transcript:
-    try:
-        with transaction.atomic():
-            return Transcript.objects.get_or_create(clip=clip)[0]
-    except IntegrityError:
-        return Transcript.objects.get(clip=clip)  # a concurrent request created it
 
 
 def _clip_seconds(clip: Clip) -> float:
@@ -266,7 +258,7 @@ def transcript_replace(*, clip: Clip, words: list[dict], language: str | None = 
     """Replace the words with the creator's; the rules are checked here, whoever calls."""
     cleaned = validate_words(words, duration=_clip_seconds(clip))
     with transaction.atomic():
-        transcript = _transcript_for(clip)
+        transcript = Transcript.objects.get_or_create(clip=clip)[0]
         transcript = Transcript.objects.select_for_update().get(pk=transcript.pk)
         if transcript.status in Transcript.ACTIVE_STATUSES and transcript.requested_at is not None:
             raise Conflict(

@@ -29,7 +29,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from clips.media import NotAVideo, ffmpeg_path, probe_video
+from clips.media import NotAVideo, ffmpeg_quiet, probe_video
 
 DECODE_TIMEOUT_SECONDS = 120
 # Decoding every frame of a long 1080p clip costs several seconds of CPU; its keyframes alone cost a tenth
@@ -93,11 +93,7 @@ def _decode_part(
     else:
         sampling = f"fps={rate:.6f}"
     command = [
-        ffmpeg_path(),
-        "-hide_banner",
-        "-nostdin",
-        "-loglevel",
-        "error",
+        *ffmpeg_quiet(),
         *decode,
         *window,
         "-i",

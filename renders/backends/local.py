@@ -10,7 +10,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.files import File
 
-from clips.media import H264_MP4_OUTPUT, ffmpeg_path
+from clips.media import H264_MP4_OUTPUT, ffmpeg_quiet
 from core.queue import defer
 from core.workdirs import work_folder
 from renders.backends.base import BackendError, Progress, Started
@@ -113,11 +113,7 @@ def ffmpeg_command(
         props, width=width, height=height, fps=fps, title_file=title_file, captions_file=captions_file
     )
     return [
-        ffmpeg_path(),
-        "-hide_banner",
-        "-nostdin",
-        "-loglevel",
-        "error",
+        *ffmpeg_quiet(),
         "-ss",
         f"{start:.3f}",
         "-t",

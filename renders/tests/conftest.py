@@ -83,3 +83,14 @@ def fake_lambda(monkeypatch, aws_env) -> FakeLambda:
 
     monkeypatch.setattr(BaseClient, "_make_api_call", make_api_call)
     return fake
+
+
+@pytest.fixture
+def post_render(api_client, bearer, owner, ready_clip, preset, local_render_settings):
+    """`post_render(props)`: the owner's POST /api/renders/ for their ready clip."""
+
+    def post(props: dict):
+        data = {"clip": str(ready_clip.pk), "preset": preset.slug, "props": props}
+        return api_client.post("/api/renders/", data, format="json", **bearer(owner))
+
+    return post

@@ -35,17 +35,6 @@ CAPTIONS = {"style": "pop", "position": "top", "max_words": 2, "uppercase": True
 
 
 @pytest.fixture
-def post_render(api_client, bearer, owner, ready_clip, preset, local_render_settings):
-    """`post_render(props)`: the owner's POST /api/renders/ for their ready clip."""
-
-    def post(props: dict):
-        data = {"clip": str(ready_clip.pk), "preset": preset.slug, "props": props}
-        return api_client.post(RENDERS, data, format="json", **bearer(owner))
-
-    return post
-
-
-@pytest.fixture
 def transcribed_clip(ready_clip):
     """The ready clip, with a ready transcript of TRANSCRIPT."""
     transcript_replace(clip=ready_clip, words=TRANSCRIPT, language="en")

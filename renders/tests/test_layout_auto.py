@@ -23,15 +23,6 @@ SPLIT = {
 }
 
 
-@pytest.fixture
-def post_render(api_client, bearer, owner, ready_clip, preset, local_render_settings):
-    def post(props: dict):
-        data = {"clip": str(ready_clip.pk), "preset": preset.slug, "props": props}
-        return api_client.post(RENDERS, data, format="json", **bearer(owner))
-
-    return post
-
-
 def suggest(clip, *, status=LayoutSuggestion.Status.READY, **fields) -> LayoutSuggestion:
     return LayoutSuggestion.objects.create(clip=clip, status=status, confidence=0.9, **{**SPLIT, **fields})
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from clips.media import ffmpeg_path, generate_sample_video
+from clips.media import ffmpeg_quiet, generate_sample_video
 from renders.backends.captions_ass import CAPTION_FONT_DIR, write_ass_file
 from renders.backends.local import filter_path
 from renders.captions import CAPTION_STYLES, DEFAULT_CAPTIONS
@@ -59,11 +59,7 @@ def render_caption_still(video: Path, folder: Path, target: Path, *, style: str)
     )
     subprocess.run(
         [
-            ffmpeg_path(),
-            "-hide_banner",
-            "-nostdin",
-            "-loglevel",
-            "error",
+            *ffmpeg_quiet(),
             "-ss",
             f"{STILL_AT:.3f}",
             "-copyts",
