@@ -12,7 +12,6 @@ from renders.tests.test_dispatch import input_props_sent
 
 pytestmark = pytest.mark.django_db
 
-RENDERS = "/api/renders/"
 
 # The 3-second clip's transcript: words before, across both edges of, inside and after the 1.0-2.0 s trim.
 TRANSCRIPT = [

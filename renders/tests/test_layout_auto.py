@@ -14,7 +14,6 @@ from renders.models import RenderJob
 from renders.tests.factories import make_job, make_preset
 from renders.tests.test_captions import H, W, band, changed
 
-RENDERS = "/api/renders/"
 SPLIT = {
     "layout": "split",
     "facecam": {"x": 0.7, "y": 0.0, "width": 0.3, "height": 0.3},
