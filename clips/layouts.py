@@ -18,13 +18,15 @@ from clips.media import NotAVideo, frame_with_boxes
 from clips.models import Clip, LayoutSuggestion
 from clips.vision import detect_layout
 from core.errors import Conflict
-from core.locks import advisory_lock
+from core.locks import advisory_lock, update_rows_nobody_runs
 from core.queue import defer
-from core.workdirs import work_folder
+from core.workdirs import local_copy, work_folder
 
 logger = logging.getLogger(__name__)
 
 STALLED_AFTER = timedelta(minutes=30)
+# A run holds the lock "RUN_LOCK:<id>" while it works; recovery fails only rows whose lock is free.
+RUN_LOCK = "layout"
 STILL_COLOURS = {"facecam": "yellow", "gameplay": "cyan"}
 
 
@@ -46,7 +48,7 @@ def layout_detection_request(*, clip: Clip) -> LayoutSuggestion:
 
 def layout_detect(*, suggestion_id: str) -> LayoutSuggestion | None:
     """Run one queued detection; at most one run of a suggestion is live."""
-    with advisory_lock(f"layout:{suggestion_id}") as acquired:
+    with advisory_lock(f"{RUN_LOCK}:{suggestion_id}") as acquired:
         if not acquired:
             return None
         claimed = LayoutSuggestion.objects.filter(pk=suggestion_id, status=LayoutSuggestion.Status.PENDING).update(
@@ -58,10 +60,7 @@ def layout_detect(*, suggestion_id: str) -> LayoutSuggestion | None:
         started = time.monotonic()
         try:
             with work_folder("layout") as folder:
-                source = folder / "source"
-                with suggestion.clip.media_file.open("rb") as remote, source.open("wb") as local:
-                    for block in iter(lambda: remote.read(2**20), b""):
-                        local.write(block)
+                source = local_copy(suggestion.clip.media_file, folder / "source")
                 detected = detect_layout(source)
                 still = _draw_still(source, folder / "still.png", detected, suggestion.clip)
                 return _store(suggestion, detected, still=still, seconds=time.monotonic() - started)
@@ -71,7 +70,7 @@ def layout_detect(*, suggestion_id: str) -> LayoutSuggestion | None:
 
 def _draw_still(source, target, detected: dict, clip: Clip):
     boxes = [(detected[name], colour) for name, colour in STILL_COLOURS.items() if detected.get(name)]
-    middle = float(clip.media_duration or clip.duration or 0) / 2
+    middle = clip.seconds / 2
     return frame_with_boxes(source, target, at_seconds=middle, boxes=boxes)
 
 
@@ -115,17 +114,12 @@ def _fail(suggestion: LayoutSuggestion, exc: Exception) -> LayoutSuggestion:
 
 def layout_suggestions_recover_stalled(*, older_than: timedelta = STALLED_AFTER) -> list[str]:
     """Fail detections whose worker died (running too long, nobody holding their lock), for a retry."""
-    recovered = []
     cutoff = timezone.now() - older_than
     stalled = LayoutSuggestion.objects.filter(status=LayoutSuggestion.Status.RUNNING, started_at__lt=cutoff)
-    for suggestion_id in stalled.values_list("pk", flat=True):
-        with advisory_lock(f"layout:{suggestion_id}") as free:
-            if free and LayoutSuggestion.objects.filter(
-                pk=suggestion_id, status=LayoutSuggestion.Status.RUNNING
-            ).update(
-                status=LayoutSuggestion.Status.FAILED,
-                error="The detection's worker stopped; ask for it again.",
-                finished_at=timezone.now(),
-            ):
-                recovered.append(str(suggestion_id))
-    return recovered
+    return update_rows_nobody_runs(
+        stalled,
+        lock_prefix=RUN_LOCK,
+        status=LayoutSuggestion.Status.FAILED,
+        error="The detection's worker stopped; ask for it again.",
+        finished_at=timezone.now(),
+    )

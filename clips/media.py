@@ -76,10 +76,7 @@ def generate_sample_video(path: Path, *, width: int, height: int, seconds: float
     camera = max(16, width // 4) // 2 * 2
     subprocess.run(
         [
-            ffmpeg_path(),
-            "-hide_banner",
-            "-loglevel",
-            "error",
+            *ffmpeg_quiet(),
             "-f",
             "lavfi",
             "-i",

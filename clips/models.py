@@ -96,6 +96,11 @@ class Clip(models.Model):
     def __str__(self) -> str:
         return self.title or str(self.pk)
 
+    @property
+    def seconds(self) -> float:
+        """The clip's length: probed from the stored file when there is one, else as Twitch reports it."""
+        return float(self.media_duration or self.duration or 0)
+
 
 class ClipImport(models.Model):
     """One run importing a user's Twitch clips for a window, resumable from its saved progress."""

@@ -39,7 +39,10 @@ class ClipSerializer(FastReadSerializer):
     def get_layout_suggestion(self, clip: Clip) -> LayoutSuggestionSerializer(allow_null=True):
         """The detected layout, to render with `"layout": "auto"`; null before any detection."""
         suggestion = getattr(clip, "layout_suggestion", None)
-        return LayoutSuggestionSerializer(suggestion).data if suggestion else None
+        if suggestion is None:
+            return None
+        # Every field is JSON as stored: no serializer per row on the list's hot path.
+        return {name: getattr(suggestion, name) for name in LayoutSuggestionSerializer.Meta.fields}
 
     def get_media_url(self, clip: Clip) -> str | None:
         if clip.media_status != Clip.MediaStatus.READY or not clip.media_file:

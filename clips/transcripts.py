@@ -23,9 +23,10 @@ from clips import analytics
 from clips.media import AUDIO_CONTENT_TYPE, NotAVideo, extract_audio
 from clips.models import Clip, Transcript, TranscriptionRun
 from core.errors import Conflict, NotFound, ServiceError, Unavailable
-from core.locks import advisory_lock
+from core.locks import advisory_lock, update_rows_nobody_runs
+from core.periods import current_month
 from core.queue import defer
-from core.workdirs import work_folder
+from core.workdirs import local_copy, work_folder
 from integrations import transcription
 
 logger = logging.getLogger(__name__)
@@ -35,6 +36,8 @@ MAX_WORD_LENGTH = 64
 # Words a chunk reports past its end are dropped in favour of the next chunk's, which heard them whole.
 CHUNK_OVERLAP_SECONDS = 2.0
 STALLED_AFTER = timedelta(minutes=30)
+# A run holds the lock "RUN_LOCK:<id>" while it works; recovery fails only rows whose lock is free.
+RUN_LOCK = "transcript"
 
 
 class TranscriptLimitExceeded(ServiceError):
@@ -77,9 +80,9 @@ def transcript_request(*, clip: Clip, language: str = "") -> Transcript:
             raise Conflict("A transcription of this clip is already running.", code="transcription_in_progress")
         # After the running check: a clip already being recognised answers 409, not 429. A refusal
         # rolls the start above back.
-        transcript_limits_check(owner=clip.owner, seconds=_clip_seconds(clip))
+        transcript_limits_check(owner=clip.owner, seconds=clip.seconds)
         run = TranscriptionRun.objects.create(
-            transcript=transcript, owner=clip.owner, provider=provider, audio_seconds=_clip_seconds(clip)
+            transcript=transcript, owner=clip.owner, provider=provider, audio_seconds=clip.seconds
         )
         defer("clips.tasks.transcribe_clip", transcript_id=str(transcript.pk), run_id=run.pk)
     transcript.refresh_from_db()
@@ -92,8 +95,7 @@ def transcript_limits_check(*, owner: User, seconds: float) -> None:
     monthly = limits.get("monthly_transcription_minutes") if isinstance(limits, dict) else None
     if not isinstance(monthly, int) or isinstance(monthly, bool):
         return
-    month_start = timezone.now().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    resets_at = (month_start + timedelta(days=32)).replace(day=1)
+    month_start, resets_at = current_month()
     used_seconds = (
         TranscriptionRun.objects.filter(owner=owner, created_at__gte=month_start)
         .exclude(outcome="failed")
@@ -109,16 +111,12 @@ def transcript_limits_check(*, owner: User, seconds: float) -> None:
         )
 
 
-def _clip_seconds(clip: Clip) -> float:
-    return float(clip.media_duration or clip.duration or 0)
-
-
 # --- Recognition (the queue job) --------------------------------------------------------------------
 
 
 def transcript_recognise(*, transcript_id: str, run_id: int | None = None) -> Transcript | None:
     """Run one queued recognition. At most one run of a transcript is live; any failure ends it `failed`."""
-    with advisory_lock(f"transcript:{transcript_id}") as acquired:
+    with advisory_lock(f"{RUN_LOCK}:{transcript_id}") as acquired:
         if not acquired:
             return None  # another worker runs it right now
         claimed = Transcript.objects.filter(pk=transcript_id, status=Transcript.Status.PENDING).update(
@@ -136,15 +134,12 @@ def transcript_recognise(*, transcript_id: str, run_id: int | None = None) -> Tr
 
 def _recognise_clip(transcript: Transcript) -> tuple[transcription.Recognition, float]:
     clip = transcript.clip
-    duration = _clip_seconds(clip)
+    duration = clip.seconds
     chunk = float(settings.TRANSCRIPTION_CHUNK_SECONDS)
     language = transcript.requested_language or None
     pieces: list[tuple[float, float, transcription.Recognition]] = []
     with work_folder("transcribe") as folder:
-        source = folder / "source"
-        with clip.media_file.open("rb") as remote, source.open("wb") as local:
-            for block in iter(lambda: remote.read(2**20), b""):
-                local.write(block)
+        source = local_copy(clip.media_file, folder / "source")
         offsets = [index * chunk for index in range(max(1, math.ceil(duration / chunk)))]
         for index, offset in enumerate(offsets):
             audio = extract_audio(
@@ -179,7 +174,7 @@ def _store_recognition(
 ) -> Transcript:
     words = clean_words(
         [{"text": w.text, "start": w.start, "end": w.end} for w in recognition.words],
-        duration=_clip_seconds(transcript.clip),
+        duration=transcript.clip.seconds,
     )
     provider = transcription.provider_name() or ""
     with transaction.atomic():
@@ -226,20 +221,16 @@ def _finish_run(run_id: int | None, *, outcome: str, audio_seconds: float | None
 
 def transcripts_recover_stalled(*, older_than: timedelta = STALLED_AFTER) -> list[str]:
     """Fail recognitions whose worker died (running too long, nobody holding their lock), for a retry."""
-    recovered = []
-    cutoff = timezone.now() - older_than
-    for transcript_id in Transcript.objects.filter(status=Transcript.Status.RUNNING, started_at__lt=cutoff).values_list(
-        "pk", flat=True
-    ):
-        with advisory_lock(f"transcript:{transcript_id}") as free:
-            if free and Transcript.objects.filter(pk=transcript_id, status=Transcript.Status.RUNNING).update(
-                status=Transcript.Status.FAILED,
-                error="The recognition's worker stopped; ask for it again.",
-                finished_at=timezone.now(),
-            ):
-                # Its run ends failed too, as _fail would have ended it: failed runs use no minutes.
-                TranscriptionRun.objects.filter(transcript_id=transcript_id, outcome="queued").update(outcome="failed")
-                recovered.append(str(transcript_id))
+    stalled = Transcript.objects.filter(status=Transcript.Status.RUNNING, started_at__lt=timezone.now() - older_than)
+    recovered = update_rows_nobody_runs(
+        stalled,
+        lock_prefix=RUN_LOCK,
+        status=Transcript.Status.FAILED,
+        error="The recognition's worker stopped; ask for it again.",
+        finished_at=timezone.now(),
+    )
+    # Their runs end failed too, as _fail would have ended them: failed runs use no minutes.
+    TranscriptionRun.objects.filter(transcript_id__in=recovered, outcome="queued").update(outcome="failed")
     return recovered
 
 
@@ -256,7 +247,7 @@ def transcript_get(*, clip: Clip) -> Transcript:
 
 def transcript_replace(*, clip: Clip, words: list[dict], language: str | None = None) -> Transcript:
     """Replace the words with the creator's; the rules are checked here, whoever calls."""
-    cleaned = validate_words(words, duration=_clip_seconds(clip))
+    cleaned = validate_words(words, duration=clip.seconds)
     with transaction.atomic():
         transcript = Transcript.objects.get_or_create(clip=clip)[0]
         transcript = Transcript.objects.select_for_update().get(pk=transcript.pk)

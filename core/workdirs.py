@@ -15,6 +15,7 @@ from pathlib import Path
 
 import psutil
 from django.conf import settings
+from django.core.files import File
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,13 @@ def work_folder(purpose: str) -> Iterator[Path]:
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def local_copy(stored: File, path: Path) -> Path:
+    """Copy a file from storage (local or S3) to `path` in a work folder, for ffmpeg to read."""
+    with stored.open("rb") as remote, path.open("wb") as local:
+        shutil.copyfileobj(remote, local)
+    return path
 
 
 def work_folders_remove_orphans() -> list[Path]:

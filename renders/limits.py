@@ -1,14 +1,12 @@
 """Render limits: the render-limits flag payload, e.g. {"monthly_renders": 30, "max_output_height": 1080}."""
 
-from datetime import timedelta
-
 from django.conf import settings
 from django.db.models import Q
-from django.utils import timezone
 
 from accounts.features import user_features
 from accounts.models import User
 from core.errors import ServiceError
+from core.periods import current_month
 from renders.layout import output_size
 from renders.models import RenderJob, RenderPreset
 
@@ -44,8 +42,7 @@ def render_limits_check(*, owner: User, preset: RenderPreset, aspect: str) -> No
             )
     monthly = limits.get("monthly_renders")
     if isinstance(monthly, int):
-        month_start = timezone.now().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-        resets_at = (month_start + timedelta(days=32)).replace(day=1)
+        month_start, resets_at = current_month()
         # Cancelled renders count (they cost Lambda time); failed ones don't. A job retried this
         # month counts in this month, whenever it was first created.
         used = (

@@ -76,7 +76,7 @@ class LayoutSpecSerializer(serializers.Serializer):
 
     def validate(self, spec):
         clip: Clip = self.context["clip"]
-        duration = clip.media_duration or clip.duration
+        duration = clip.seconds
         spec.setdefault("trim_end", min(duration, spec["trim_start"] + settings.RENDER_MAX_SECONDS))
         if spec["trim_end"] > duration + 0.05:
             raise serializers.ValidationError({"trim_end": f"The clip is only {duration:.1f} s long."})

@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from clips.media import H264_MP4_OUTPUT, ffmpeg_path
+from clips.media import H264_MP4_OUTPUT, ffmpeg_path, ffmpeg_quiet
 
 WIDTH, HEIGHT, RATE = 640, 360, 25
 # The camera layer changes more slowly than the video: the person moves smoothly, and fewer raw frames
@@ -308,10 +308,7 @@ def _encode(path: Path, case: LayoutCase, inputs: list[str], graph: str, output:
 def make_audio_only(path: Path, seconds: float = 2.0) -> Path:
     subprocess.run(
         [
-            ffmpeg_path(),
-            "-hide_banner",
-            "-loglevel",
-            "error",
+            *ffmpeg_quiet(),
             "-f",
             "lavfi",
             "-i",

@@ -40,5 +40,5 @@ def render_input_props(job: RenderJob) -> dict:
         "output_width": width,
         "output_height": height,
         "fps": job.preset.fps,
-        "clip_duration": job.clip.media_duration or job.clip.duration,
+        "clip_duration": job.clip.seconds,
     }

@@ -1,7 +1,6 @@
 """Render with ffmpeg in the worker: real H.264 MP4s of every layout, no AWS account needed."""
 
 import logging
-import shutil
 import subprocess
 import time
 from collections.abc import Callable
@@ -12,7 +11,7 @@ from django.core.files import File
 
 from clips.media import H264_MP4_OUTPUT, ffmpeg_quiet
 from core.queue import defer
-from core.workdirs import work_folder
+from core.workdirs import local_copy, work_folder
 from renders.backends.base import BackendError, Progress, Started
 from renders.backends.captions_ass import CAPTION_FONT_DIR, CAPTION_FONT_FILE, write_ass_file
 from renders.backends.inputs import render_output_size, render_source
@@ -65,9 +64,7 @@ def render_job_locally(
     source = render_source(job)
     width, height = render_output_size(job)
     with work_folder("render") as folder:
-        source_path = folder / "source"
-        with source.open("rb") as remote, source_path.open("wb") as local:
-            shutil.copyfileobj(remote, local)
+        source_path = local_copy(source, folder / "source")
         output_path = folder / "output.mp4"
         title_path = folder / "title.txt"
         # drawtext reads the title from a file, so no user text is ever parsed as filter syntax.
