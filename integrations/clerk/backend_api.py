@@ -1,6 +1,6 @@
 """The Clerk Backend API (`CLERK_API_URL`, authenticated with `CLERK_SECRET_KEY`)."""
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import requests
 from django.conf import settings
@@ -41,6 +41,23 @@ def get_oauth_access_token(clerk_id: str, provider: str) -> dict:
     if not tokens:
         raise ClerkAPIError(f"The user has no {provider} connection in Clerk.", code="no_oauth_connection")
     return tokens[0]
+
+
+def get_oauth_access_token_of_any(clerk_id: str, providers: Sequence[str]) -> dict:
+    """The user's token for the first of `providers` they connected.
+
+    One platform may answer to two provider ids: Clerk dropped the `oauth_` prefix in 2025
+    (`google`), and older instances still use the prefixed one (`oauth_google`).
+    """
+    for provider in providers:
+        try:
+            return get_oauth_access_token(clerk_id, provider)
+        except ClerkAPIError as exc:
+            # An id the instance does not know is refused (404/422); one it knows but the user never
+            # connected is an empty list. Either way, try the other spelling.
+            if exc.code != "no_oauth_connection" and exc.status not in (400, 404, 422):
+                raise
+    raise ClerkAPIError(f"The user has no {providers[0]} connection in Clerk.", code="no_oauth_connection")
 
 
 def _get(path: str, **kwargs):
