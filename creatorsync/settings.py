@@ -107,6 +107,7 @@ INSTALLED_APPS = [
     "accounts",
     "clips",
     "renders",
+    "publishing",
     "integrations",
 ]
 
@@ -413,6 +414,26 @@ SIGNED_MEDIA_MAX_AGE_SECONDS = env.int("SIGNED_MEDIA_MAX_AGE_SECONDS", default=6
 RENDER_OUTPUT_TIMEOUT_SECONDS = env.float("RENDER_OUTPUT_TIMEOUT_SECONDS", default=30.0)
 RENDER_OUTPUT_MAX_BYTES = env.int("RENDER_OUTPUT_MAX_BYTES", default=2 * 1024 * 1024 * 1024)
 RENDER_FONT_FILE = env.str("RENDER_FONT_FILE", default="")
+
+# --- Publishing (YouTube, TikTok) -------------------------------------------------------------
+YOUTUBE_API_URL = env.str("YOUTUBE_API_URL", default="https://www.googleapis.com").rstrip("/")
+YOUTUBE_TIMEOUT_SECONDS = env.float("YOUTUBE_TIMEOUT_SECONDS", default=60.0)
+# Each chunk but the last must be a multiple of 256 KiB (YouTube's rule).
+YOUTUBE_UPLOAD_CHUNK_BYTES = env.int("YOUTUBE_UPLOAD_CHUNK_BYTES", default=8 * 1024 * 1024)
+if YOUTUBE_UPLOAD_CHUNK_BYTES <= 0 or YOUTUBE_UPLOAD_CHUNK_BYTES % (256 * 1024):
+    raise ImproperlyConfigured("YOUTUBE_UPLOAD_CHUNK_BYTES must be a positive multiple of 262144 (256 KiB).")
+TIKTOK_API_URL = env.str("TIKTOK_API_URL", default="https://open.tiktokapis.com").rstrip("/")
+TIKTOK_TIMEOUT_SECONDS = env.float("TIKTOK_TIMEOUT_SECONDS", default=60.0)
+# TikTok takes chunks of 5 MB to 64 MB (a smaller file goes in one).
+TIKTOK_UPLOAD_CHUNK_BYTES = env.int("TIKTOK_UPLOAD_CHUNK_BYTES", default=10 * 1024 * 1024)
+if not 5 * 1024 * 1024 <= TIKTOK_UPLOAD_CHUNK_BYTES <= 64 * 1024 * 1024:
+    raise ImproperlyConfigured("TIKTOK_UPLOAD_CHUNK_BYTES must be between 5 MB and 64 MB (5242880 to 67108864).")
+
+# A scheduled public YouTube post is uploaded this long ahead, private with publishAt: YouTube
+# then makes it public on time, whether our workers run at that moment or not.
+PUBLISH_YOUTUBE_UPLOAD_LEAD_SECONDS = env.int("PUBLISH_YOUTUBE_UPLOAD_LEAD_SECONDS", default=3600)
+# Failed attempts in a row (the platform or Clerk unreachable) before a publication fails with `error`.
+PUBLISH_MAX_ATTEMPTS = env.int("PUBLISH_MAX_ATTEMPTS", default=10)
 
 # --- Transcription (captions) ----------------------------------------------------------------
 # "openai" (OpenAI, or a server speaking its API) or "deepgram"; empty: openai when a key is set, else none.

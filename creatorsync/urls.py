@@ -8,6 +8,7 @@ from accounts import urls as accounts_urls
 from clips import urls as clips_urls
 from core.signed_media import signed_media
 from creatorsync import views
+from publishing import urls as publishing_urls
 from renders import urls as renders_urls
 
 admin.site.site_header = "CreatorSync admin"
@@ -18,6 +19,7 @@ api_urlpatterns = [
     *accounts_urls.api_urlpatterns,
     *clips_urls.api_urlpatterns,
     *renders_urls.api_urlpatterns,
+    *publishing_urls.api_urlpatterns,
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]

@@ -2,7 +2,7 @@ from django.db.models import Q, QuerySet
 
 from accounts.features import user_features
 from accounts.models import User
-from renders.models import RenderPreset
+from renders.models import RenderJob, RenderPreset
 
 
 def presets_for_user(*, user: User) -> QuerySet[RenderPreset]:
@@ -21,3 +21,10 @@ def preset_flag_keys() -> list[str]:
     """The flags that gate active presets: every user's flag evaluation includes them."""
     gated = RenderPreset.objects.filter(is_active=True).exclude(feature_flag_key="")
     return list(gated.values_list("feature_flag_key", flat=True).distinct())
+
+
+def renders_owned_by(*, user: User | None) -> QuerySet[RenderJob]:
+    """The user's render jobs; none for an anonymous or missing user, so a stranger's id looks unknown."""
+    if user is None or not user.is_authenticated:
+        return RenderJob.objects.none()
+    return RenderJob.objects.filter(owner=user)
