@@ -569,3 +569,124 @@ def multipart_fields(request) -> list[tuple[str, str]]:
 
 # Nothing sent to PostHog may contain the transcription key either (see KNOWN_SECRETS above).
 KNOWN_SECRETS = (*KNOWN_SECRETS, TRANSCRIPTION_API_KEY)
+
+
+# --- Twitch EventSub ------------------------------------------------------------------------------
+# Deliveries are the fixtures/twitch/eventsub.*.json bodies, signed as Twitch signs them: HMAC-SHA256
+# with the subscription's secret over message id + timestamp + raw body, sent as "sha256=<hex>".
+# The Helix answers are fixtures/twitch/eventsub.create.json, eventsub.list.page{1,2}.json and videos.json.
+
+EVENTSUB_SECRET = "eventsub-test-secret-5f0c9a2e"  # 10 to 100 ASCII characters, as Twitch requires
+EVENTSUB_SUBSCRIPTIONS_URL = f"{TWITCH_API_URL}/eventsub/subscriptions"
+VIDEOS_URL = f"{TWITCH_API_URL}/videos"
+EVENTSUB_CALLBACK = "https://app.creatorsync.test/webhooks/twitch/eventsub/"
+
+
+def eventsub_timestamp(moment: datetime | None = None) -> str:
+    """RFC 3339 with nanoseconds, as Twitch writes Twitch-Eventsub-Message-Timestamp (default: now)."""
+    moment = (moment or datetime.now(UTC)).astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f") + "417Z"
+
+
+def eventsub_headers(
+    body: bytes,
+    *,
+    secret: str = EVENTSUB_SECRET,
+    message_type: str = "notification",
+    message_id: str | None = None,
+    timestamp: datetime | str | None = None,
+    subscription_type: str = "stream.offline",
+) -> dict[str, str]:
+    """The headers Twitch sends with `body`, signed with `secret`. `timestamp` is a datetime (written with
+    nanoseconds), the exact header text, or None for now; `message_id` defaults to a fresh UUID.
+    Pass them to Django's test client as `headers=` (with `content_type="application/json"`)."""
+    if message_id is None:
+        hex_id = secrets.token_hex(16)
+        message_id = f"{hex_id[:8]}-{hex_id[8:12]}-{hex_id[12:16]}-{hex_id[16:20]}-{hex_id[20:]}"
+    if not isinstance(timestamp, str):
+        timestamp = eventsub_timestamp(timestamp)
+    signed = message_id.encode() + timestamp.encode() + body
+    return {
+        "Twitch-Eventsub-Message-Id": message_id,
+        "Twitch-Eventsub-Message-Retry": "0",
+        "Twitch-Eventsub-Message-Type": message_type,
+        "Twitch-Eventsub-Message-Signature": "sha256=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest(),
+        "Twitch-Eventsub-Message-Timestamp": timestamp,
+        "Twitch-Eventsub-Subscription-Type": subscription_type,
+        "Twitch-Eventsub-Subscription-Version": "1",
+    }
+
+
+_EVENTSUB_MESSAGE_TYPES = {
+    "stream.online": "notification",
+    "stream.offline": "notification",
+    "verification": "webhook_callback_verification",
+    "revocation": "revocation",
+}
+
+
+def eventsub_payload(
+    kind: str,
+    *,
+    subscription_id: str | None = None,
+    broadcaster_id: str | None = None,
+    status: str | None = None,
+    challenge: str | None = None,
+    **event_fields,
+) -> dict:
+    """fixtures/twitch/eventsub.<kind>.json (stream.online, stream.offline, verification or revocation),
+    for this subscription id, broadcaster, subscription status and challenge; other keyword arguments
+    replace fields of the event (notifications only)."""
+    payload = load_fixture(f"twitch/eventsub.{kind}.json")
+    subscription = payload["subscription"]
+    if subscription_id:
+        subscription["id"] = subscription_id
+    if status:
+        subscription["status"] = status
+    if broadcaster_id:
+        subscription["condition"]["broadcaster_user_id"] = broadcaster_id
+        if "event" in payload:
+            payload["event"]["broadcaster_user_id"] = broadcaster_id
+    if challenge is not None:
+        payload["challenge"] = challenge
+    if event_fields:
+        payload["event"].update(event_fields)
+    return payload
+
+
+def eventsub_delivery(
+    payload: dict, *, secret: str = EVENTSUB_SECRET, message_type: str | None = None, **header_options
+) -> tuple[bytes, dict[str, str]]:
+    """A delivery as Twitch sends it: the compact JSON body and its signed headers. The message type
+    follows from the body (challenge: verification; event: notification; neither: revocation) unless
+    given; `header_options` go to `eventsub_headers` (message_id, timestamp)."""
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    if message_type is None:
+        message_type = (
+            "webhook_callback_verification"
+            if "challenge" in payload
+            else "notification"
+            if "event" in payload
+            else "revocation"
+        )
+    header_options.setdefault("subscription_type", payload["subscription"]["type"])
+    return body, eventsub_headers(body, secret=secret, message_type=message_type, **header_options)
+
+
+def helix_eventsub_created(**fields) -> dict:
+    """fixtures/twitch/eventsub.create.json (the 202 of POST /eventsub/subscriptions), its subscription's
+    fields replaced by the keyword arguments."""
+    answer = load_fixture("twitch/eventsub.create.json")
+    answer["data"][0].update(fields)
+    return answer
+
+
+def helix_archive_videos(**fields) -> dict:
+    """fixtures/twitch/videos.json (GET /videos?type=archive), its newest video's fields replaced."""
+    answer = load_fixture("twitch/videos.json")
+    answer["data"][0].update(fields)
+    return answer
+
+
+# Nothing sent to PostHog may contain the EventSub secret either (see KNOWN_SECRETS above).
+KNOWN_SECRETS = (*KNOWN_SECRETS, EVENTSUB_SECRET)

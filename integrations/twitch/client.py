@@ -1,6 +1,6 @@
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -21,7 +21,7 @@ _session = requests.Session()
 
 class TwitchError(IntegrationError):
     """A Helix call failed. `code` is one of: not_configured, unauthorized, forbidden, rate_limited,
-    unavailable, unreachable, bad_request, not_found."""
+    unavailable, unreachable, bad_request, not_found, conflict (an EventSub subscription that already exists)."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,69 @@ class TwitchClient:
             raise TwitchError("Twitch returned no download for this clip.", code="not_found")
         return data[0]
 
+    # --- EventSub subscriptions (webhook transport, app token) ---------------------------------
+
+    def create_eventsub_subscription(
+        self, *, type: str, broadcaster_user_id: str, callback: str, secret: str, version: str = "1"
+    ) -> dict:
+        """Subscribe `callback` to `type` for one broadcaster; Twitch answers 202 with the subscription
+        (status webhook_callback_verification_pending) and then sends the callback its challenge.
+
+        The callback is not checked here (Twitch wants HTTPS on 443 and says so with a 400), so loopback
+        fakes and staging hosts work. A subscription that already exists raises TwitchError(code="conflict").
+        """
+        body = {
+            "type": type,
+            "version": version,
+            "condition": {"broadcaster_user_id": broadcaster_user_id},
+            "transport": {"method": "webhook", "callback": callback, "secret": secret},
+        }
+        response = self._helix_response("POST", "/eventsub/subscriptions", json=body)
+        if response.status_code == 409:
+            raise TwitchError(
+                f"Twitch already has this subscription: {_twitch_message(response)}", status=409, code="conflict"
+            )
+        _raise_for_status(response)
+        data = _json(response).get("data") or []
+        if not data:
+            raise TwitchError("Twitch created no subscription.", status=response.status_code, code="unavailable")
+        return data[0]
+
+    def iter_eventsub_subscriptions(self, *, status: str | None = None, type: str | None = None) -> Iterator[dict]:
+        """Every EventSub subscription of our client id, oldest first, page after page.
+
+        Twitch accepts one filter at a time: `status` or `type`, not both.
+        """
+        if status and type:
+            raise ValueError("Twitch filters EventSub subscriptions by status or by type, not both.")
+        return self._eventsub_pages({"status": status} if status else {"type": type} if type else {})
+
+    def _eventsub_pages(self, params: dict) -> Iterator[dict]:
+        seen_cursors: set[str] = set()
+        while True:
+            body = self._helix("GET", "/eventsub/subscriptions", params=params)
+            yield from body.get("data") or []
+            cursor = (body.get("pagination") or {}).get("cursor")
+            if not cursor or cursor in seen_cursors:
+                return
+            seen_cursors.add(cursor)
+            params = {**params, "after": cursor}
+
+    def delete_eventsub_subscription(self, *, subscription_id: str) -> None:
+        """Delete one subscription (204). One already gone (404) is not an error."""
+        response = self._helix_response("DELETE", "/eventsub/subscriptions", params={"id": subscription_id})
+        if response.status_code == 404:
+            logger.info("Twitch EventSub subscription %s was already gone", subscription_id)
+            return
+        _raise_for_status(response)
+
+    # --- Videos -------------------------------------------------------------------------------
+
+    def get_archive_videos(self, *, broadcaster_id: str, first: int = 5) -> list[dict]:
+        """The broadcaster's latest past-broadcast VODs (type "archive"), newest first."""
+        params = {"user_id": broadcaster_id, "type": "archive", "first": first}
+        return self._helix("GET", "/videos", params=params).get("data") or []
+
     def validate_app_token(self) -> dict:
         """Validate the cached app token, as Twitch requires hourly; a rejected token is replaced."""
         token = self._app_token()
@@ -79,18 +142,23 @@ class TwitchClient:
     # --- plumbing ------------------------------------------------------------------------
 
     def _helix(self, method: str, path: str, *, params, user_token: str | None = None) -> dict:
+        response = self._helix_response(method, path, params=params, user_token=user_token)
+        _raise_for_status(response, user_token=user_token is not None)
+        return _json(response)
+
+    def _helix_response(
+        self, method: str, path: str, *, params=None, json: dict | None = None, user_token: str | None = None
+    ) -> requests.Response:
+        """The Helix answer, whatever its status, after one new app token on a 401."""
         url = f"{settings.TWITCH_API_URL}{path}"
+        extra = {"json": json} if json is not None else {}
         token = user_token or self._app_token()
-        response = self._send(method, url, params=params, headers=self._headers(token))
+        response = self._send(method, url, params=params, headers=self._headers(token), **extra)
         if response.status_code == 401 and user_token is None:
             # App tokens are not refreshed: Twitch expects a new one after a 401.
             token = self._app_token(force_new=True)
-            response = self._send(method, url, params=params, headers=self._headers(token))
-        _raise_for_status(response, user_token=user_token is not None)
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise TwitchError("Twitch answered with something that is not JSON.", code="unavailable") from exc
+            response = self._send(method, url, params=params, headers=self._headers(token), **extra)
+        return response
 
     def _send(self, method: str, url: str, **kwargs) -> requests.Response:
         response = request_with_retries(
@@ -171,6 +239,13 @@ def _raise_for_status(response: requests.Response, *, user_token: bool = False) 
     if status >= 500:
         raise TwitchError(f"Twitch is unavailable (HTTP {status}).", status=status, code="unavailable")
     raise TwitchError(f"Twitch rejected the request: {message}", status=status, code="bad_request")
+
+
+def _json(response: requests.Response) -> dict:
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise TwitchError("Twitch answered with something that is not JSON.", code="unavailable") from exc
 
 
 def _twitch_message(response: requests.Response) -> str:
