@@ -41,7 +41,10 @@ from integrations.tests.fakes import (
     jwks,
     posthog_bodies,
 )
+from integrations.tests.tiktok_fake import TIKTOK_API_URL, FakeTikTok
+from integrations.tests.youtube_fake import YOUTUBE_TEST_URL, FakeYouTube
 from integrations.twitch import TwitchClient
+from publishing.tests.factories import serve_platform_token
 from renders.tests.factories import make_preset
 
 # --- Users ----------------------------------------------------------------------------------------
@@ -209,6 +212,33 @@ def sleeps() -> list[float]:
 def twitch_client(sleeps) -> TwitchClient:
     """A Twitch client that records its waits in `sleeps` instead of sleeping."""
     return TwitchClient(sleep=sleeps.append)
+
+
+# --- YouTube and TikTok (publishing) -------------------------------------------------------------
+
+
+@pytest.fixture
+def publishing_settings(clerk_settings, media_root, work_dir):
+    settings = clerk_settings
+    settings.YOUTUBE_API_URL = YOUTUBE_TEST_URL
+    settings.YOUTUBE_UPLOAD_CHUNK_BYTES = 256 * 1024
+    settings.TIKTOK_API_URL = TIKTOK_API_URL
+    settings.TIKTOK_UPLOAD_CHUNK_BYTES = 5 * 1024 * 1024
+    return settings
+
+
+@pytest.fixture
+def youtube(mocked_http, publishing_settings, owner) -> FakeYouTube:
+    """A fake YouTube, and the owner's Google connection in Clerk with the upload scope."""
+    serve_platform_token(mocked_http, owner, "youtube")
+    return FakeYouTube(mocked_http)
+
+
+@pytest.fixture
+def tiktok(mocked_http, publishing_settings, owner) -> FakeTikTok:
+    """A fake TikTok, and the owner's TikTok connection in Clerk with video.publish."""
+    serve_platform_token(mocked_http, owner, "tiktok")
+    return FakeTikTok(mocked_http)
 
 
 # --- PostHog --------------------------------------------------------------------------------------

@@ -51,6 +51,7 @@ class WebhookDelivery(models.Model):
 
     class Source(models.TextChoices):
         CLERK = "clerk", "Clerk"
+        TWITCH = "twitch", "Twitch EventSub"
 
     class Outcome(models.TextChoices):
         APPLIED = "applied", "Applied"
@@ -59,7 +60,9 @@ class WebhookDelivery(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     source = models.CharField(max_length=20, choices=Source.choices)
-    delivery_id = models.CharField(max_length=128, help_text="The sender's message id (svix-id for Clerk).")
+    delivery_id = models.CharField(
+        max_length=128, help_text="The sender's message id (svix-id for Clerk, Twitch-Eventsub-Message-Id for Twitch)."
+    )
     event_type = models.CharField(max_length=64)
     outcome = models.CharField(max_length=20, choices=Outcome.choices)
     payload = models.JSONField()

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from accounts import analytics
 from accounts.models import TwitchAccount, User, WebhookDelivery
+from accounts.signals import twitch_link_changed
 from core.errors import ServiceError
 from core.queue import defer
 from integrations.clerk import backend_api
@@ -175,7 +176,9 @@ def _link_twitch_account(user: User, external_accounts: list[dict]) -> None:
     twitch = next((account for account in external_accounts if account.get("provider") in TWITCH_PROVIDERS), None)
     twitch_user_id = _text(twitch.get("provider_user_id"), 32) if twitch else ""
     if not twitch_user_id:
-        TwitchAccount.objects.filter(user=user).delete()  # unlinked in Clerk
+        unlinked, _ = TwitchAccount.objects.filter(user=user).delete()  # unlinked in Clerk
+        if unlinked:
+            twitch_link_changed.send(sender=TwitchAccount, user_id=user.pk)
         return
     previous_id = TwitchAccount.objects.filter(user=user).values_list("twitch_user_id", flat=True).first()
     account, _ = TwitchAccount.objects.update_or_create(
@@ -183,6 +186,7 @@ def _link_twitch_account(user: User, external_accounts: list[dict]) -> None:
     )
     if previous_id != twitch_user_id:
         analytics.twitch_linked(account)
+        twitch_link_changed.send(sender=TwitchAccount, user_id=user.pk)
         if settings.TWITCH_CLIENT_ID:
             # The display name (and current login) come from Helix, off the request path.
             defer("accounts.tasks.refresh_twitch_account", account_id=str(account.pk))
@@ -213,6 +217,7 @@ def clerk_user_mark_deleted(*, clerk_id: str) -> bool:
     )
     if deleted:
         analytics.user_deleted(clerk_id=clerk_id)
+        twitch_link_changed.send(sender=User, user_id=user.pk)
     return deleted
 
 

@@ -19,6 +19,7 @@ from clips import analytics
 from clips.layouts import layout_detection_request
 from clips.media import NotAVideo, VideoInfo, probe_video
 from clips.models import HELIX_FIELDS, Clip, ClipImport
+from clips.signals import clip_import_finished
 from core.errors import ServiceError
 from core.locks import advisory_lock
 from core.queue import defer
@@ -239,6 +240,7 @@ def _finish(clip_import: ClipImport, *, status: str, error: str) -> None:
     clip_import.finished_at = timezone.now()
     clip_import.save(update_fields=["status", "error", "finished_at", "started_at"])
     analytics.clip_import_finished(clip_import)
+    clip_import_finished.send(sender=ClipImport, clip_import=clip_import)
 
 
 def clip_imports_recover_stalled(*, older_than: timedelta | None = None, dry_run: bool = False) -> list[str]:

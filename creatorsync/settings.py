@@ -108,6 +108,7 @@ INSTALLED_APPS = [
     "clips",
     "renders",
     "publishing",
+    "automations",
     "integrations",
 ]
 
@@ -376,6 +377,17 @@ require_together("TWITCH_CLIENT_ID", "TWITCH_CLIENT_SECRET")
 TWITCH_TIMEOUT_SECONDS = env.float("TWITCH_TIMEOUT_SECONDS", default=10.0)
 # Longest wait for a rate-limit reset before giving up (Twitch's bucket refills within a minute).
 TWITCH_MAX_RATE_LIMIT_WAIT_SECONDS = env.float("TWITCH_MAX_RATE_LIMIT_WAIT_SECONDS", default=65.0)
+
+# EventSub (webhooks): Twitch signs each message with this secret (10 to 100 characters). Without it, no
+# stream is noticed; production with Twitch configured must set it.
+TWITCH_EVENTSUB_SECRET = env.str("TWITCH_EVENTSUB_SECRET", default="")
+if TWITCH_EVENTSUB_SECRET and not 10 <= len(TWITCH_EVENTSUB_SECRET) <= 100:
+    raise ImproperlyConfigured("TWITCH_EVENTSUB_SECRET must be 10 to 100 characters long (Twitch's rule).")
+required_when_set("TWITCH_CLIENT_ID", "TWITCH_EVENTSUB_SECRET")
+# After a stream ends, its clips are imported after each of these delays: Helix serves clips from a cache.
+STREAM_IMPORT_DELAYS_SECONDS = env.list("STREAM_IMPORT_DELAYS_SECONDS", cast=int, default=[300, 3600])
+# An automation run waiting this long for one step (a video, a transcript, a render) fails.
+AUTOMATION_STEP_TIMEOUT_HOURS = env.int("AUTOMATION_STEP_TIMEOUT_HOURS", default=12)
 
 # --- Clips --------------------------------------------------------------------------------
 CLIP_IMPORT_DEFAULT_DAYS = env.int("CLIP_IMPORT_DEFAULT_DAYS", default=30)

@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import urls as accounts_urls
+from automations import urls as automations_urls
 from clips import urls as clips_urls
 from core.signed_media import signed_media
 from creatorsync import views
@@ -20,6 +21,7 @@ api_urlpatterns = [
     *clips_urls.api_urlpatterns,
     *renders_urls.api_urlpatterns,
     *publishing_urls.api_urlpatterns,
+    *automations_urls.api_urlpatterns,
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]
@@ -29,6 +31,7 @@ api_urlpatterns = [
 webhook_urlpatterns = [
     *accounts_urls.webhook_urlpatterns,
     *renders_urls.webhook_urlpatterns,
+    *automations_urls.webhook_urlpatterns,
 ]
 
 urlpatterns = [

@@ -139,3 +139,28 @@ class RenderEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} ({self.source})"
+
+
+class RenderTemplate(models.Model):
+    """A creator's saved render settings, and where to post the result: what automations apply to each clip.
+
+    `props` is a layout spec without a clip (`"layout": "auto"` and captions allowed), checked again
+    against each clip it renders. `publish` lists posts: [{"platform", "privacy", "title", "description"}],
+    whose texts may hold {clip_title}, {game} and {broadcaster}.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="render_templates")
+    name = models.CharField(max_length=100)
+    preset = models.ForeignKey(RenderPreset, on_delete=models.PROTECT, related_name="templates")
+    props = models.JSONField(default=dict, blank=True)
+    publish = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="unique_template_name_per_owner")]
+
+    def __str__(self) -> str:
+        return self.name

@@ -2,7 +2,7 @@ from django.db.models import Q, QuerySet
 
 from accounts.features import user_features
 from accounts.models import User
-from renders.models import RenderJob, RenderPreset
+from renders.models import RenderJob, RenderPreset, RenderTemplate
 
 
 def presets_for_user(*, user: User) -> QuerySet[RenderPreset]:
@@ -28,3 +28,14 @@ def renders_owned_by(*, user: User | None) -> QuerySet[RenderJob]:
     if user is None or not user.is_authenticated:
         return RenderJob.objects.none()
     return RenderJob.objects.filter(owner=user)
+
+
+def templates_owned_by(*, user: User | None) -> QuerySet[RenderTemplate]:
+    if user is None or not user.is_authenticated:
+        return RenderTemplate.objects.none()
+    return RenderTemplate.objects.filter(owner=user)
+
+
+def template_render_props(*, template: RenderTemplate, props: dict | None = None) -> dict:
+    """What a render from the template asks for: the template's props, overridden by any given."""
+    return {**template.props, **(props or {})}

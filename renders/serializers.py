@@ -9,7 +9,7 @@ from rest_framework import serializers
 from clips.selectors import clips_owned_by
 from core.serializers import FastReadSerializer
 from renders.models import RenderJob, RenderPreset
-from renders.selectors import presets_for_user
+from renders.selectors import presets_for_user, template_render_props, templates_owned_by
 from renders.specs import LayoutSpecSerializer
 
 SLUG = re.compile(r"[-a-zA-Z0-9_]{1,100}")
@@ -51,14 +51,37 @@ class ActivePresetField(serializers.SlugRelatedField):
         return presets_for_user(user=self.context["request"].user)
 
 
+@extend_schema_field(OpenApiTypes.UUID)
+class OwnTemplateField(serializers.PrimaryKeyRelatedField):
+    """A template id, looked up among the requesting user's templates only."""
+
+    def get_queryset(self):
+        return templates_owned_by(user=self.context["request"].user)
+
+
 class RenderCreateSerializer(serializers.Serializer):
     clip = OwnClipField()
-    preset = ActivePresetField(slug_field="slug")
+    preset = ActivePresetField(slug_field="slug", required=False, help_text="Required unless a template is given.")
+    template = OwnTemplateField(
+        required=False, help_text="Render with a saved template: its preset and props, which `props` override."
+    )
     props = LayoutSpecRequestField(
         required=False,
         default=dict,
         help_text="The layout spec: trim_start, trim_end, aspect, layout, facecam, gameplay, facecam_share, title.",
     )
+
+    def validate(self, attrs):
+        template = attrs.get("template")
+        if template is None and "preset" not in attrs:
+            raise serializers.ValidationError({"preset": ["Give a preset or a template."]})
+        if template is not None:
+            attrs["props"] = template_render_props(template=template, props=attrs["props"])
+        if template is not None and "preset" not in attrs:
+            if not presets_for_user(user=self.context["request"].user).filter(pk=template.preset_id).exists():
+                raise serializers.ValidationError({"template": ["The template's preset is no longer available."]})
+            attrs["preset"] = template.preset
+        return attrs
 
 
 class RenderJobSerializer(FastReadSerializer):

@@ -75,15 +75,17 @@ class LayoutSpecSerializer(serializers.Serializer):
     captions = CaptionsSerializer(required=False, allow_null=True, default=None)
 
     def validate(self, spec):
-        clip: Clip = self.context["clip"]
-        duration = clip.seconds
-        spec.setdefault("trim_end", min(duration, spec["trim_start"] + settings.RENDER_MAX_SECONDS))
-        if spec["trim_end"] > duration + 0.05:
-            raise serializers.ValidationError({"trim_end": f"The clip is only {duration:.1f} s long."})
-        if spec["trim_start"] >= spec["trim_end"]:
-            raise serializers.ValidationError({"trim_start": "Must be before trim_end."})
-        if spec["trim_end"] - spec["trim_start"] > settings.RENDER_MAX_SECONDS:
-            raise serializers.ValidationError({"trim_end": f"A short is at most {settings.RENDER_MAX_SECONDS} s."})
+        clip: Clip | None = self.context["clip"]  # None for a template: each render checks its clip
+        if clip is not None:
+            duration = clip.seconds
+            spec.setdefault("trim_end", min(duration, spec["trim_start"] + settings.RENDER_MAX_SECONDS))
+            if spec["trim_end"] > duration + 0.05:
+                raise serializers.ValidationError({"trim_end": f"The clip is only {duration:.1f} s long."})
+        if "trim_end" in spec:
+            if spec["trim_start"] >= spec["trim_end"]:
+                raise serializers.ValidationError({"trim_start": "Must be before trim_end."})
+            if spec["trim_end"] - spec["trim_start"] > settings.RENDER_MAX_SECONDS:
+                raise serializers.ValidationError({"trim_end": f"A short is at most {settings.RENDER_MAX_SECONDS} s."})
         if spec["layout"] != "fill" or spec.get("focus") is None:
             spec.pop("focus", None)
         if spec["layout"] == "split":
@@ -94,7 +96,7 @@ class LayoutSpecSerializer(serializers.Serializer):
             for name in ("facecam", "gameplay"):
                 spec.pop(name, None)
             spec.pop("facecam_share", None)
-        if spec["layout"] == "portrait" and not clip.portrait_file:
+        if spec["layout"] == "portrait" and clip is not None and not clip.portrait_file:
             raise serializers.ValidationError({"layout": "This clip has no native portrait version."})
         return spec
 
@@ -128,6 +130,18 @@ def render_spec_validate(*, clip: Clip, preset: RenderPreset, props: object) -> 
     else:
         del validated["captions"]  # a spec without captions is stored as before they existed
     return validated
+
+
+def render_template_spec_validate(*, preset: RenderPreset, props: object) -> dict:
+    """A template's props: the same spec rules, with what depends on a clip (its length, its detected
+    layout, its transcript) left to each render. Returns the props as given; raises like render_spec_validate."""
+    if not isinstance(props, dict):
+        raise InvalidRenderRequest("The request has invalid fields.", details={"props": ["Expected an object."]})
+    requested = {**preset.default_props, **props}
+    spec = LayoutSpecSerializer(data=requested, context={"clip": None})
+    if not spec.is_valid():
+        raise InvalidRenderRequest("The request has invalid fields.", details={"props": spec.errors})
+    return props
 
 
 def _detected_layout(clip: Clip) -> dict:

@@ -29,6 +29,7 @@ FULLY_CONFIGURED_ENV = {
     "CLERK_SECRET_KEY": "sk_live_creatorsync",
     "TWITCH_CLIENT_ID": "twitch-client-id",
     "TWITCH_CLIENT_SECRET": "twitch-client-secret",
+    "TWITCH_EVENTSUB_SECRET": "eventsub-secret-of-production",
     "STORAGE_BACKEND": "s3",
     "AWS_STORAGE_BUCKET_NAME": "creatorsync-media",
     "AWS_ACCESS_KEY_ID": "aws-key-id",
@@ -150,6 +151,18 @@ def test_half_an_aws_key_pair_is_refused(given, missing):
 def test_half_the_twitch_credentials_are_refused(given, missing):
     message = refusal(import_settings({**PRODUCTION_ENV, given: "twitch-credential"}))
     assert f"{missing} must be set when {given} is set" in message
+
+
+def test_twitch_in_production_needs_the_eventsub_secret():
+    twitch = {"TWITCH_CLIENT_ID": "twitch-client-id", "TWITCH_CLIENT_SECRET": "twitch-client-secret"}
+    message = refusal(import_settings({**PRODUCTION_ENV, **twitch}))
+    assert "TWITCH_EVENTSUB_SECRET must be set when TWITCH_CLIENT_ID is set" in message
+
+
+@pytest.mark.parametrize("secret", ["too-short", "x" * 101])
+def test_an_eventsub_secret_outside_twitchs_length_rule_is_refused(secret):
+    message = refusal(import_settings({**PRODUCTION_ENV, "TWITCH_EVENTSUB_SECRET": secret}))
+    assert "TWITCH_EVENTSUB_SECRET must be 10 to 100 characters" in message
 
 
 def test_a_posthog_secret_key_without_the_project_key_is_refused():

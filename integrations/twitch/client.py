@@ -54,6 +54,9 @@ class TwitchClient:
         params = [("id", user_id) for user_id in ids] + [("login", login) for login in logins]
         return self._helix("GET", "/users", params=params).get("data") or []
 
+    def get_games(self, *, ids: list[str]) -> list[dict]:
+        return self._helix("GET", "/games", params=[("id", game_id) for game_id in ids]).get("data") or []
+
     def get_clip_downloads(self, *, user_token: str, editor_id: str, broadcaster_id: str, clip_id: str) -> dict:
         """Temporary download URLs for one clip: {clip_id, landscape_download_url, portrait_download_url}."""
         params = {"editor_id": editor_id, "broadcaster_id": broadcaster_id, "clip_id": clip_id}
