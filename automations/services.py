@@ -8,8 +8,10 @@ the run's progress, so a run that dies resumes without rendering or posting twic
 
 import logging
 import string
+from collections.abc import Callable
 from datetime import timedelta
 from enum import StrEnum
+from functools import partial
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -260,23 +262,27 @@ def _advance(run: AutomationRun) -> RunOutcome:
 
 def _transcript_ready(clip: Clip) -> bool:
     transcript = Transcript.objects.filter(clip=clip).first()
-    if transcript is not None and transcript.status == Transcript.Status.READY:
-        return True
-    if transcript is not None and transcript.status == Transcript.Status.FAILED:
-        raise ServiceError(f"The clip's transcription failed: {transcript.error}", code="transcript_failed")
-    if transcript is None or transcript.requested_at is None:
-        transcript_request(clip=clip)
-    return False
+    return _ready(transcript, Transcript.Status, what="transcription", request=partial(transcript_request, clip=clip))
 
 
 def _layout_ready(clip: Clip) -> bool:
     suggestion = LayoutSuggestion.objects.filter(clip=clip).first()
-    if suggestion is not None and suggestion.status == LayoutSuggestion.Status.READY:
+    return _ready(
+        suggestion,
+        LayoutSuggestion.Status,
+        what="layout detection",
+        request=partial(layout_detection_request, clip=clip),
+    )
+
+
+def _ready(row, statuses, *, what: str, request: Callable[[], object]) -> bool:
+    """Whether a clip's transcript or layout suggestion (`row`) is ready; asks for one never asked for."""
+    if row is not None and row.status == statuses.READY:
         return True
-    if suggestion is not None and suggestion.status == LayoutSuggestion.Status.FAILED:
-        raise ServiceError(f"The clip's layout could not be detected: {suggestion.error}", code="layout_failed")
-    if suggestion is None or suggestion.requested_at is None:
-        layout_detection_request(clip=clip)
+    if row is not None and row.status == statuses.FAILED:
+        raise ServiceError(f"The clip's {what} failed: {row.error}", code=f"{what.split()[0]}_failed")
+    if row is None or row.requested_at is None:
+        request()
     return False
 
 

@@ -1,8 +1,8 @@
 """What a platform's steps tell the publication's state machine, and the pieces they share."""
 
 import logging
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -85,3 +85,12 @@ def save_progress(publication: Publication, **fields) -> None:
 
 def record(publication: Publication, kind: str, source: str = PublicationEvent.Source.WORKER, **payload) -> None:
     PublicationEvent.objects.create(publication=publication, kind=kind, source=source, payload=payload)
+
+
+@contextmanager
+def platform_errors(error_class: type[Exception], translate: Callable[[Exception], Exception]) -> Iterator[None]:
+    """Turn a client's typed errors (`error_class`) into what the state machine does about them."""
+    try:
+        yield
+    except error_class as error:
+        raise translate(error) from error

@@ -158,38 +158,31 @@ def _rate_limit_wait(publication: Publication) -> int:
     return min(RATE_LIMIT_MAX_SECONDS, RATE_LIMIT_BASE_SECONDS * 2**recent)
 
 
-class _tiktok_errors:
-    """Turns the client's typed errors into what the state machine does about them."""
+def _tiktok_errors(publication: Publication):
+    return base.platform_errors(tiktok.TikTokError, lambda error: _translated(publication, error))
 
-    def __init__(self, publication: Publication):
-        self.publication = publication
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, error, traceback):
-        if not isinstance(error, tiktok.TikTokError):
-            return False
-        message = str(error)
-        if error.code in AUTH_CODES or error.status == 401:
-            raise PublishFailed(f"TikTok refused the connection: {message}", reason=Reason.AUTH) from error
-        if error.code == "rate_limit_exceeded":
-            wait = _rate_limit_wait(self.publication)
-            raise WaitUntil(
-                f"TikTok's rate limit (6 posts a minute); trying again in {wait} s.",
-                reason=Waiting.RATE_LIMITED,
-                until=timezone.now() + timedelta(seconds=wait),
-            ) from error
-        if error.code == "spam_risk_too_many_posts":
-            raise WaitUntil(
-                "TikTok's daily post cap for this account is reached; trying again in a day.",
-                reason=Waiting.TOO_MANY_POSTS,
-                until=timezone.now() + timedelta(hours=24),
-            ) from error
-        if error.code == "upload_failed" and (error.status or 500) < 500:
-            if not self.publication.last_chunk_started_at:
-                _abandon_post(self.publication, why=message)
-            raise TryAgain(f"TikTok refused a chunk: {message}") from error
-        if error.code in TRANSIENT_CODES or error.code == "upload_failed":
-            raise TryAgain(message) from error
-        raise PublishFailed(f"TikTok refused the post: {message}", reason=Reason.REJECTED) from error
+def _translated(publication: Publication, error: tiktok.TikTokError) -> Exception:
+    message = str(error)
+    if error.code in AUTH_CODES or error.status == 401:
+        return PublishFailed(f"TikTok refused the connection: {message}", reason=Reason.AUTH)
+    if error.code == "rate_limit_exceeded":
+        wait = _rate_limit_wait(publication)
+        return WaitUntil(
+            f"TikTok's rate limit (6 posts a minute); trying again in {wait} s.",
+            reason=Waiting.RATE_LIMITED,
+            until=timezone.now() + timedelta(seconds=wait),
+        )
+    if error.code == "spam_risk_too_many_posts":
+        return WaitUntil(
+            "TikTok's daily post cap for this account is reached; trying again in a day.",
+            reason=Waiting.TOO_MANY_POSTS,
+            until=timezone.now() + timedelta(hours=24),
+        )
+    if error.code == "upload_failed" and (error.status or 500) < 500:
+        if not publication.last_chunk_started_at:
+            _abandon_post(publication, why=message)
+        return TryAgain(f"TikTok refused a chunk: {message}")
+    if error.code in TRANSIENT_CODES or error.code == "upload_failed":
+        return TryAgain(message)
+    return PublishFailed(f"TikTok refused the post: {message}", reason=Reason.REJECTED)

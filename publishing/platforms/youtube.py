@@ -128,37 +128,30 @@ def _store_video(publication: Publication, video: dict) -> None:
     base.step_reached(publication, "video_stored")
 
 
-class _youtube_errors:
-    """Turns the client's typed errors into what the state machine does about them."""
+def _youtube_errors(publication: Publication):
+    return base.platform_errors(youtube.YouTubeError, lambda error: _translated(publication, error))
 
-    def __init__(self, publication: Publication):
-        self.publication = publication
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, error, traceback):
-        if not isinstance(error, youtube.YouTubeError):
-            return False
-        message = str(error)
-        if error.code == "unauthorized" and self.publication.bytes_sent and not self.publication.attempts:
-            # Google's access tokens last an hour: a long upload can outlive one. The next run reads a
-            # fresh token from Clerk and resumes the session; a second refusal is the connection's.
-            raise TryAgain(f"YouTube refused the token mid-upload: {message}") from error
-        if error.code == "unauthorized":
-            raise PublishFailed(f"YouTube refused the connection: {message}", reason=Reason.AUTH) from error
-        if error.code == "quota_exceeded":
-            raise WaitUntil(
-                "YouTube's daily upload quota is used up; it resets at midnight Pacific time.",
-                reason=Waiting.QUOTA_EXCEEDED,
-                until=next_quota_reset(),
-            ) from error
-        if error.code == "upload_limit_exceeded":
-            raise WaitUntil(
-                "The channel reached YouTube's upload limit; trying again in about a day.",
-                reason=Waiting.UPLOAD_LIMIT_EXCEEDED,
-                until=timezone.now() + timedelta(hours=24),
-            ) from error
-        if error.code in ("bad_request", "forbidden"):
-            raise PublishFailed(f"YouTube refused the video: {message}", reason=Reason.REJECTED) from error
-        raise TryAgain(message) from error
+def _translated(publication: Publication, error: youtube.YouTubeError) -> Exception:
+    message = str(error)
+    if error.code == "unauthorized" and publication.bytes_sent and not publication.attempts:
+        # Google's access tokens last an hour: a long upload can outlive one. The next run reads a
+        # fresh token from Clerk and resumes the session; a second refusal is the connection's.
+        return TryAgain(f"YouTube refused the token mid-upload: {message}")
+    if error.code == "unauthorized":
+        return PublishFailed(f"YouTube refused the connection: {message}", reason=Reason.AUTH)
+    if error.code == "quota_exceeded":
+        return WaitUntil(
+            "YouTube's daily upload quota is used up; it resets at midnight Pacific time.",
+            reason=Waiting.QUOTA_EXCEEDED,
+            until=next_quota_reset(),
+        )
+    if error.code == "upload_limit_exceeded":
+        return WaitUntil(
+            "The channel reached YouTube's upload limit; trying again in about a day.",
+            reason=Waiting.UPLOAD_LIMIT_EXCEEDED,
+            until=timezone.now() + timedelta(hours=24),
+        )
+    if error.code in ("bad_request", "forbidden"):
+        return PublishFailed(f"YouTube refused the video: {message}", reason=Reason.REJECTED)
+    return TryAgain(message)
