@@ -7,7 +7,6 @@ the run's progress, so a run that dies resumes without rendering or posting twic
 """
 
 import logging
-import string
 from collections.abc import Callable
 from datetime import timedelta
 from enum import StrEnum
@@ -28,20 +27,26 @@ from clips.transcripts import transcript_request
 from core.errors import Conflict, ServiceError
 from core.locks import advisory_lock
 from core.queue import defer
-from integrations.twitch import TwitchClient, TwitchError
 from publishing.models import Publication
 from publishing.rules import InvalidPublication, post_settings_validate, youtube_title_problem
 from publishing.services import publication_create
 from renders.models import RenderJob, RenderPreset, RenderTemplate
 from renders.services import render_job_create
 from renders.specs import render_template_spec_validate
+from renders.templates import (
+    SAMPLE_VALUES,
+    InvalidPlaceholder,
+    fill_for_clip,
+    fill_placeholders,
+    placeholders_check,
+    template_render_props,
+)
 
 logger = logging.getLogger(__name__)
 
 Step = AutomationRun.Step
 RunStatus = AutomationRun.Status
 ADVANCE_TASK = "automations.tasks.advance_automation_run"
-PLACEHOLDERS = ("clip_title", "game", "broadcaster")
 CHECK_BASE_SECONDS = 15
 CHECK_MAX_SECONDS = 5 * 60
 DUE_TOLERANCE = timedelta(seconds=5)
@@ -67,13 +72,16 @@ class RunOutcome(StrEnum):
 def template_validate(*, owner: User, preset: RenderPreset, props: object, publish: object) -> tuple[dict, list]:
     """Check a template exactly as a render request and a publication are checked (the same rules),
     its texts with sample values in the placeholders. Returns (props, publish)."""
+    if isinstance(props, dict) and "title" in props:
+        title = placeholders_check(props["title"])
+        render_template_spec_validate(preset=preset, props={**props, "title": fill_placeholders(title, SAMPLE_VALUES)})
     props = render_template_spec_validate(preset=preset, props=props)
     if not isinstance(publish, list):
         raise InvalidTemplate("`publish` must be a list of posts.", details={"publish": ["Expected a list."]})
     posts = []
     for index, post in enumerate(publish):
         try:
-            texts = {name: _placeholders_checked(post.get(name, "")) for name in ("title", "description")}
+            texts = {name: placeholders_check(post.get(name, "")) for name in ("title", "description")}
             sample = {name: fill_placeholders(text, SAMPLE_VALUES) for name, text in texts.items()}
             checked = post_settings_validate(
                 owner=owner,
@@ -83,35 +91,10 @@ def template_validate(*, owner: User, preset: RenderPreset, props: object, publi
                 privacy=post.get("privacy", "public"),
                 default_title=SAMPLE_VALUES["clip_title"],
             )
-        except InvalidPublication as exc:
+        except (InvalidPublication, InvalidPlaceholder) as exc:
             raise InvalidTemplate(str(exc), code=exc.code, details={"publish": {index: exc.details}}) from exc
         posts.append({"platform": post["platform"], "privacy": checked.privacy, **texts})
     return props, posts
-
-
-SAMPLE_VALUES = {"clip_title": "Clip title", "game": "Game", "broadcaster": "Streamer"}
-
-
-def fill_placeholders(text: str, values: dict[str, str]) -> str:
-    return string.Formatter().vformat(text, (), {name: values.get(name, "") for name in PLACEHOLDERS})
-
-
-def _placeholders_checked(text: object) -> str:
-    text = str(text or "")
-    try:
-        names = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
-    except ValueError as exc:
-        raise InvalidPublication(
-            "Unbalanced braces: write {{ and }} for literal ones.", code="invalid_placeholder"
-        ) from exc
-    unknown = [name for name in names if name not in PLACEHOLDERS]
-    if unknown:
-        raise InvalidPublication(
-            f"Unknown placeholder {{{unknown[0]}}}: use {', '.join('{' + p + '}' for p in PLACEHOLDERS)}.",
-            code="invalid_placeholder",
-            details={"placeholder": unknown[0]},
-        )
-    return text
 
 
 def template_save(
@@ -246,7 +229,7 @@ def _advance(run: AutomationRun) -> RunOutcome:
         _move(run, Step.RENDER)
     if run.step == Step.RENDER:
         if run.render is None:
-            _start_render(run, props=_filled_props(props, clip))
+            _start_render(run, props=template_render_props(template=template, clip=clip))
         if run.render.status in (RenderJob.Status.FAILED, RenderJob.Status.CANCELLED):
             return _finish(
                 run, status=RunStatus.FAILED, error=f"The render {run.render.status}: {run.render.error_message}"
@@ -299,17 +282,16 @@ def _start_render(run: AutomationRun, *, props: dict) -> None:
 def _publish(run: AutomationRun, template: RenderTemplate) -> None:
     """One publication per target of the template; a target already posted (by an earlier run of this
     step) is found, not posted again."""
-    values = _placeholder_values(run.clip)
     ids = list(run.publication_ids)
     for post in template.publish[len(ids) :]:
-        title = _fit_title(post["platform"], fill_placeholders(post.get("title", ""), values) or run.clip.title)
+        title = _fit_title(post["platform"], fill_for_clip(post.get("title", ""), run.clip) or run.clip.title)
         try:
             publication = publication_create(
                 owner=run.automation.owner,
                 render=run.render,
                 platform=post["platform"],
                 title=title,
-                description=fill_placeholders(post.get("description", ""), values),
+                description=fill_for_clip(post.get("description", ""), run.clip),
                 privacy=post.get("privacy", "public"),
             )
         except Conflict as exc:
@@ -328,28 +310,6 @@ def _fit_title(platform: str, title: str) -> str:
     if platform == "youtube" and youtube_title_problem(title):
         title = title.replace("<", "").replace(">", "")[:100].strip()
     return title
-
-
-def _placeholder_values(clip: Clip) -> dict[str, str]:
-    return {"clip_title": clip.title, "game": game_name(clip.game_id), "broadcaster": clip.broadcaster_name}
-
-
-def game_name(game_id: str) -> str:
-    """The game's name from Helix; empty when Twitch does not say (a post is not held up for it)."""
-    if not game_id:
-        return ""
-    try:
-        games = TwitchClient().get_games(ids=[game_id])
-    except TwitchError as exc:
-        logger.info("No name for game %s: %s", game_id, exc.code)
-        return ""
-    return str(games[0].get("name", "")) if games else ""
-
-
-def _filled_props(props: dict, clip: Clip) -> dict:
-    if props.get("title"):
-        return {**props, "title": fill_placeholders(props["title"], _placeholder_values(clip))}
-    return props
 
 
 def _move(run: AutomationRun, step: str) -> None:

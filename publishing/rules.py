@@ -54,7 +54,7 @@ def publish_targets(*, user: User) -> list[dict]:
                 | {"privacy_options": []}
             )
             continue
-        account, options = connection.label or None, list(YOUTUBE_PRIVACY)
+        account, options = connection.label or None, [] if connection.missing_scopes else list(YOUTUBE_PRIVACY)
         if platform == "tiktok":
             account, options = _tiktok_account(connection.token, default=account, usable=not connection.missing_scopes)
         targets.append(

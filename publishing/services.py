@@ -168,6 +168,10 @@ def publication_retry(*, publication: Publication, source: str = Source.API) -> 
     due_now = start_at is None or start_at <= timezone.now()
     try:
         with transaction.atomic():
+            # A retry posts again: it counts against the day's publications like a new one.
+            user_row_lock(user_id=publication.owner_id)
+            if Publication.objects.filter(pk=publication.pk, status=Status.FAILED).exists():
+                _check_daily_limit(publication.owner)
             won = _transition(
                 publication,
                 allowed=(Status.FAILED,),
@@ -193,10 +197,10 @@ def publication_retry(*, publication: Publication, source: str = Source.API) -> 
 
 def publication_recheck(*, publication: Publication, source: str = Source.ADMIN) -> bool:
     """Run the next step now, waiting or not (staff, after fixing what it waited for)."""
-    changed = Publication.objects.filter(pk=publication.pk, status__in=Publication.ACTIVE).update(
-        next_attempt_at=None, waiting_reason=""
+    awaited = Q(status__in=Publication.ACTIVE) | Q(
+        status=Status.PUBLISHED, external_id="", published_at__gt=timezone.now() - POST_ID_WAIT
     )
-    if not changed and not _waiting_for_post_id(publication):
+    if not Publication.objects.filter(awaited, pk=publication.pk).update(next_attempt_at=None, waiting_reason=""):
         return False
     record(publication, "recheck_requested", source)
     defer(ADVANCE_TASK, publication_id=str(publication.pk))
@@ -446,8 +450,8 @@ def publications_reconcile() -> ReconcileReport:
     report = ReconcileReport()
     for publication_id in [*stalled.values_list("pk", flat=True), *moderated.values_list("pk", flat=True)]:
         # A job already waiting for it is enough.
-        defer(ADVANCE_TASK, queueing_lock=f"publication:{publication_id}", publication_id=str(publication_id))
-        report.queued.append(str(publication_id))
+        if defer(ADVANCE_TASK, queueing_lock=f"publication:{publication_id}", publication_id=str(publication_id)):
+            report.queued.append(str(publication_id))
     return report
 
 

@@ -59,9 +59,8 @@ class PublicationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Owner
     def cancel(self, request, pk=None):
         publication = self.get_object()
         if not services.publication_cancel(publication=publication):
-            raise Conflict(
-                f"A {publication.status} publication whose upload started cannot be cancelled.", code="not_cancellable"
-            )
+            why = "" if publication.is_final else " whose upload started"
+            raise Conflict(f"A {publication.status} publication{why} cannot be cancelled.", code="not_cancellable")
         return Response(PublicationSerializer(publication).data)
 
     @extend_schema(

@@ -34,8 +34,3 @@ def templates_owned_by(*, user: User | None) -> QuerySet[RenderTemplate]:
     if user is None or not user.is_authenticated:
         return RenderTemplate.objects.none()
     return RenderTemplate.objects.filter(owner=user)
-
-
-def template_render_props(*, template: RenderTemplate, props: dict | None = None) -> dict:
-    """What a render from the template asks for: the template's props, overridden by any given."""
-    return {**template.props, **(props or {})}

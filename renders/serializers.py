@@ -9,8 +9,9 @@ from rest_framework import serializers
 from clips.selectors import clips_owned_by
 from core.serializers import FastReadSerializer
 from renders.models import RenderJob, RenderPreset
-from renders.selectors import presets_for_user, template_render_props, templates_owned_by
+from renders.selectors import presets_for_user, templates_owned_by
 from renders.specs import LayoutSpecSerializer
+from renders.templates import template_render_props
 
 SLUG = re.compile(r"[-a-zA-Z0-9_]{1,100}")
 
@@ -76,7 +77,7 @@ class RenderCreateSerializer(serializers.Serializer):
         if template is None and "preset" not in attrs:
             raise serializers.ValidationError({"preset": ["Give a preset or a template."]})
         if template is not None:
-            attrs["props"] = template_render_props(template=template, props=attrs["props"])
+            attrs["props"] = template_render_props(template=template, clip=attrs["clip"], props=attrs["props"])
         if template is not None and "preset" not in attrs:
             if not presets_for_user(user=self.context["request"].user).filter(pk=template.preset_id).exists():
                 raise serializers.ValidationError({"template": ["The template's preset is no longer available."]})

@@ -37,3 +37,11 @@ def run_until_final(publication: Publication, *, max_runs: int = 12) -> Publicat
         if publication.is_final and (publication.external_id or publication.status != Publication.Status.PUBLISHED):
             break
     return publication
+
+
+def advance(publication: Publication) -> services.AdvanceOutcome:
+    """Run the publication's step job now, whatever it waits for (time passing), and reload the row."""
+    Publication.objects.filter(pk=publication.pk).update(next_attempt_at=None)
+    outcome = services.publication_advance(publication_id=str(publication.pk))
+    publication.refresh_from_db()
+    return outcome

@@ -10,7 +10,7 @@ from publishing import services
 from publishing.models import Publication
 from publishing.rules import InvalidPublication
 from publishing.tests.factories import make_succeeded_render
-from publishing.tests.helpers import WorkerKilled, kill_worker_at, run_until_final
+from publishing.tests.helpers import WorkerKilled, advance, kill_worker_at, run_until_final
 
 pytestmark = pytest.mark.django_db
 
@@ -26,13 +26,6 @@ def big_render(owner, publishing_settings):
 
 def publish(owner, render, **fields) -> Publication:
     return services.publication_create(owner=owner, render=render, platform="tiktok", **fields)
-
-
-def advance(publication: Publication) -> services.AdvanceOutcome:
-    Publication.objects.filter(pk=publication.pk).update(next_attempt_at=None)
-    outcome = services.publication_advance(publication_id=str(publication.pk))
-    publication.refresh_from_db()
-    return outcome
 
 
 def test_a_clean_upload_in_chunks_is_published_with_its_url(owner, big_render, tiktok):

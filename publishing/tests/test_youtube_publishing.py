@@ -8,7 +8,7 @@ from django.utils import timezone
 from publishing import services
 from publishing.models import Publication
 from publishing.platforms.youtube import next_quota_reset
-from publishing.tests.helpers import WorkerKilled, kill_worker_at, run_until_final
+from publishing.tests.helpers import WorkerKilled, advance, kill_worker_at, run_until_final
 
 pytestmark = pytest.mark.django_db
 
@@ -18,13 +18,6 @@ Status = Publication.Status
 
 def publish(owner, render, **fields) -> Publication:
     return services.publication_create(owner=owner, render=render, platform="youtube", **fields)
-
-
-def advance(publication: Publication) -> services.AdvanceOutcome:
-    Publication.objects.filter(pk=publication.pk).update(next_attempt_at=None)
-    outcome = services.publication_advance(publication_id=str(publication.pk))
-    publication.refresh_from_db()
-    return outcome
 
 
 def test_a_clean_upload_in_chunks_is_published_with_its_url(owner, render, youtube):
