@@ -49,3 +49,32 @@ def run_for_each_row(
         summary += f" Refused {refused}: see above."
     model_admin.message_user(request, summary, level=messages.SUCCESS if done else messages.WARNING)
     return done
+
+
+class EventLogInline(admin.TabularInline):
+    """A row's append-only event log, read-only under it. Subclasses set `model`."""
+
+    extra = 0
+    can_delete = False
+    fields = ("created_at", "kind", "source", "payload")
+    readonly_fields = fields
+    ordering = ("created_at", "id")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class StuckFilter(admin.SimpleListFilter):
+    """The "stuck" filter: the rows staff must look at. Subclasses say which in `stuck`."""
+
+    title = "stuck"
+    parameter_name = "stuck"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Stuck")]
+
+    def queryset(self, request, queryset):
+        return self.stuck(queryset) if self.value() == "yes" else queryset
+
+    def stuck(self, queryset):
+        raise NotImplementedError

@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.db.models import Q
 from django.utils import timezone
 
-from core.admin import run_for_each_row
+from core.admin import EventLogInline, StuckFilter, run_for_each_row
 from publishing import services
 from publishing.models import Publication, PublicationEvent
 
@@ -13,34 +13,18 @@ Source = PublicationEvent.Source
 STUCK_AFTER = timedelta(minutes=30)
 
 
-class StuckFilter(admin.SimpleListFilter):
-    """Active publications that made no progress for a while and wait for nothing known: staff must look."""
+class StuckPublicationFilter(StuckFilter):
+    """Active publications that made no progress for a while and wait for nothing known."""
 
-    title = "stuck"
-    parameter_name = "stuck"
-
-    def lookups(self, request, model_admin):
-        return [("yes", "Stuck")]
-
-    def queryset(self, request, queryset):
-        if self.value() != "yes":
-            return queryset
-        now = timezone.now()
-        return queryset.filter(status__in=Publication.ACTIVE, updated_at__lt=now - STUCK_AFTER).filter(
-            Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lt=now - STUCK_AFTER)
+    def stuck(self, queryset):
+        cutoff = timezone.now() - STUCK_AFTER
+        return queryset.filter(status__in=Publication.ACTIVE, updated_at__lt=cutoff).filter(
+            Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lt=cutoff)
         )
 
 
-class PublicationEventInline(admin.TabularInline):
+class PublicationEventInline(EventLogInline):
     model = PublicationEvent
-    extra = 0
-    can_delete = False
-    fields = ("created_at", "kind", "source", "payload")
-    readonly_fields = fields
-    ordering = ("created_at", "id")
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Publication)
@@ -56,7 +40,7 @@ class PublicationAdmin(admin.ModelAdmin):
         "external_url",
         "created_at",
     )
-    list_filter = (StuckFilter, "status", "platform", "failure_reason", "waiting_reason", "created_at")
+    list_filter = (StuckPublicationFilter, "status", "platform", "failure_reason", "waiting_reason", "created_at")
     search_fields = ("=id", "=render__id", "external_id", "publish_id", "owner__email", "owner__clerk_id", "title")
     list_select_related = ("owner",)
     raw_id_fields = ("owner", "render")

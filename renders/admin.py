@@ -6,7 +6,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.html import format_html
 
-from core.admin import run_for_each_row
+from core.admin import EventLogInline, StuckFilter, run_for_each_row
 from core.signed_media import signed_file_url
 from renders import services
 from renders.models import RenderEvent, RenderJob, RenderPreset
@@ -33,18 +33,10 @@ class RenderPresetAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ("name",)}
 
 
-class StuckFilter(admin.SimpleListFilter):
-    """Non-final jobs older than a render should take: the ones staff must look at."""
+class StuckRenderFilter(StuckFilter):
+    """Non-final jobs older than a render should take."""
 
-    title = "stuck"
-    parameter_name = "stuck"
-
-    def lookups(self, request, model_admin):
-        return [("yes", "Stuck")]
-
-    def queryset(self, request, queryset):
-        if self.value() != "yes":
-            return queryset
+    def stuck(self, queryset):
         now = timezone.now()
         expected = timedelta(seconds=settings.RENDER_POLL_AFTER_SECONDS)
         return queryset.filter(status__in=RenderJob.ACTIVE).filter(
@@ -54,16 +46,8 @@ class StuckFilter(admin.SimpleListFilter):
         )
 
 
-class RenderEventInline(admin.TabularInline):
+class RenderEventInline(EventLogInline):
     model = RenderEvent
-    extra = 0
-    can_delete = False
-    fields = ("created_at", "kind", "source", "payload")
-    readonly_fields = fields
-    ordering = ("created_at", "id")
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(RenderJob)
@@ -80,7 +64,7 @@ class RenderJobAdmin(admin.ModelAdmin):
         "failure_reason",
         "created_at",
     )
-    list_filter = (StuckFilter, "status", "backend", "failure_reason", "preset", "created_at")
+    list_filter = (StuckRenderFilter, "status", "backend", "failure_reason", "preset", "created_at")
     search_fields = ("=id", "backend_render_id", "owner__email", "owner__clerk_id", "clip__title", "=clip__id")
     list_select_related = ("owner", "clip", "preset")
     raw_id_fields = ("owner", "clip")
