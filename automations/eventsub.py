@@ -124,6 +124,8 @@ def _wanted_subscriptions(
         accounts = accounts.filter(user_id__in=user_ids)
     if broadcasters is not None:
         accounts = accounts.filter(twitch_user_id__in=broadcasters)
+    # Oldest link first: if two users linked one broadcaster, the latest owns its subscriptions (as its streams).
+    accounts = accounts.order_by("linked_at")
     return {(kind, account.twitch_user_id): account.user for account in accounts for kind in EVENT_TYPES}
 
 
@@ -204,13 +206,15 @@ def eventsub_message_apply(*, message: EventSubMessage) -> str:
 def _apply_notification(message: EventSubMessage) -> str:
     event = message.event
     broadcaster = str(event.get("broadcaster_user_id", ""))
+    stream = None
     if message.subscription_type == "stream.online":
-        return "stream_started" if stream_started(broadcaster_user_id=broadcaster, event=event) else "no_user"
-    if message.subscription_type == "stream.offline":
-        return (
-            "stream_ended" if stream_ended(broadcaster_user_id=broadcaster, ended_at=message.timestamp) else "no_user"
-        )
-    WebhookDelivery.objects.filter(source=WebhookDelivery.Source.TWITCH, delivery_id=message.message_id[:128]).update(
-        outcome=WebhookDelivery.Outcome.IGNORED
-    )
-    return "ignored"
+        stream = stream_started(broadcaster_user_id=broadcaster, event=event)
+    elif message.subscription_type == "stream.offline":
+        stream = stream_ended(broadcaster_user_id=broadcaster, ended_at=message.timestamp)
+    if stream is None:
+        # A type we do not handle, or a broadcaster nobody links any more (an orphan the daily sync deletes).
+        WebhookDelivery.objects.filter(
+            source=WebhookDelivery.Source.TWITCH, delivery_id=message.message_id[:128]
+        ).update(outcome=WebhookDelivery.Outcome.IGNORED)
+        return "ignored"
+    return "stream_started" if message.subscription_type == "stream.online" else "stream_ended"

@@ -1,6 +1,7 @@
 import logging
 
 from django.conf import settings
+from procrastinate import RetryStrategy
 
 from automations import eventsub, services, streams
 from core.queue import app
@@ -8,7 +9,8 @@ from core.queue import app
 logger = logging.getLogger(__name__)
 
 
-@app.task(queue="automations")
+# Twitch down when someone links: tried again for about an hour, then the daily reconciliation catches up.
+@app.task(queue="automations", retry=RetryStrategy(max_attempts=6, exponential_wait=60))
 def sync_user_eventsub(user_id: str) -> None:
     if not settings.TWITCH_EVENTSUB_SECRET:
         return  # stream notifications are off (see the README): nothing to subscribe to

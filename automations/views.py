@@ -5,7 +5,6 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import mixins
 from rest_framework.decorators import action
 
 from automations import services
@@ -14,7 +13,7 @@ from automations.models import Automation
 from automations.serializers import AutomationRunSerializer, AutomationSerializer, TemplateSerializer
 from core.api import ERROR_RESPONSE, service_errors_as_json
 from core.errors import ServiceError, Unavailable
-from core.viewsets import OwnerScopedViewSet
+from core.viewsets import OwnerScopedCrudViewSet
 from integrations.twitch.eventsub import (
     VERIFICATION,
     EventSubSignatureError,
@@ -36,17 +35,9 @@ WRITE_ERRORS = {400: ERROR_RESPONSE, 404: ERROR_RESPONSE, 409: ERROR_RESPONSE}
         summary="Delete a template (not while automations use it)", responses={204: None, 409: ERROR_RESPONSE}
     ),
 )
-class TemplateViewSet(
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-    mixins.DestroyModelMixin,
-    OwnerScopedViewSet,
-):
+class TemplateViewSet(OwnerScopedCrudViewSet):
     queryset = RenderTemplate.objects.all()
     serializer_class = TemplateSerializer
-    http_method_names = ["get", "post", "patch", "delete"]
 
     def refine_queryset(self, queryset):
         return queryset.select_related("preset").order_by("name", "id")
@@ -76,17 +67,9 @@ class TemplateViewSet(
     partial_update=extend_schema(summary="Change an automation", responses={200: AutomationSerializer, **WRITE_ERRORS}),
     destroy=extend_schema(summary="Delete an automation and its history", responses={204: None, 404: ERROR_RESPONSE}),
 )
-class AutomationViewSet(
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-    mixins.DestroyModelMixin,
-    OwnerScopedViewSet,
-):
+class AutomationViewSet(OwnerScopedCrudViewSet):
     queryset = Automation.objects.all()
     serializer_class = AutomationSerializer
-    http_method_names = ["get", "post", "patch", "delete"]
 
     def refine_queryset(self, queryset):
         return queryset.order_by("-created_at", "id")

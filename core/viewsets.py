@@ -1,5 +1,5 @@
 from django.db.models import QuerySet
-from rest_framework import viewsets
+from rest_framework import mixins, viewsets
 
 
 class OwnerScopedViewSet(viewsets.GenericViewSet):
@@ -41,3 +41,16 @@ def _get_queryset_overrides(cls: type) -> list[type]:
     """
     ahead = cls.__mro__[: cls.__mro__.index(OwnerScopedViewSet)]
     return [klass for klass in ahead if "get_queryset" in vars(klass)]
+
+
+class OwnerScopedCrudViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    OwnerScopedViewSet,
+):
+    """List, retrieve, create, PATCH and delete the user's own rows (no PUT: a partial change is the only one)."""
+
+    http_method_names = ["get", "post", "patch", "delete"]
