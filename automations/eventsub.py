@@ -189,7 +189,7 @@ def eventsub_message_apply(*, message: EventSubMessage) -> str:
         subscription_id = str(message.subscription.get("id", ""))
         rows = EventSubSubscription.objects.filter(twitch_subscription_id=subscription_id)
         if message.message_type == VERIFICATION:
-            rows.update(status=Status.ENABLED)
+            rows.filter(status=Status.PENDING).update(status=Status.ENABLED)  # a late one revives nothing
             return "verified"
         if message.message_type == REVOCATION:
             reason = str(message.subscription.get("status", ""))[:64]

@@ -43,13 +43,24 @@ def stream_started(*, broadcaster_user_id: str, event: dict) -> Stream | None:
     if account is None:
         return None  # an orphan subscription: the daily reconciliation deletes it
     started_at = _moment(event.get("started_at")) or timezone.now()
-    stream, _ = Stream.objects.get_or_create(
+    twitch_stream_id = str(event.get("id", ""))[:64]
+    streams = Stream.objects.filter(user=account.user, broadcaster_user_id=broadcaster_user_id)
+    known = streams.filter(twitch_stream_id=twitch_stream_id).first()
+    if known is not None:
+        return known
+    # Delivered after its own stream.offline (order is not guaranteed): that stream gets its real start.
+    ended_without_start = streams.filter(twitch_stream_id="", ended_at__gte=started_at).order_by("ended_at").first()
+    if ended_without_start is not None:
+        streams.filter(pk=ended_without_start.pk).update(twitch_stream_id=twitch_stream_id, started_at=started_at)
+        return ended_without_start
+    # A stream still open from before lost its stream.offline: it ended by this one's start at the latest.
+    streams.filter(ended_at__isnull=True, started_at__lt=started_at).update(ended_at=started_at)
+    return Stream.objects.create(
         user=account.user,
         broadcaster_user_id=broadcaster_user_id,
-        twitch_stream_id=str(event.get("id", ""))[:64],
-        defaults={"started_at": started_at},
+        twitch_stream_id=twitch_stream_id,
+        started_at=started_at,
     )
-    return stream
 
 
 def stream_ended(*, broadcaster_user_id: str, ended_at: datetime) -> Stream | None:
