@@ -437,7 +437,9 @@ YOUTUBE_UPLOAD_CHUNK_BYTES = env.int("YOUTUBE_UPLOAD_CHUNK_BYTES", default=8 * 1
 if YOUTUBE_UPLOAD_CHUNK_BYTES <= 0 or YOUTUBE_UPLOAD_CHUNK_BYTES % (256 * 1024):
     raise ImproperlyConfigured("YOUTUBE_UPLOAD_CHUNK_BYTES must be a positive multiple of 262144 (256 KiB).")
 TIKTOK_API_URL = env.str("TIKTOK_API_URL", default="https://open.tiktokapis.com").rstrip("/")
-TIKTOK_TIMEOUT_SECONDS = env.float("TIKTOK_TIMEOUT_SECONDS", default=60.0)
+# API calls (some answer API requests: creator_info) and chunk uploads have their own timeouts.
+TIKTOK_TIMEOUT_SECONDS = env.float("TIKTOK_TIMEOUT_SECONDS", default=10.0)
+TIKTOK_UPLOAD_TIMEOUT_SECONDS = env.float("TIKTOK_UPLOAD_TIMEOUT_SECONDS", default=120.0)
 # TikTok takes chunks of 5 MB to 64 MB (a smaller file goes in one).
 TIKTOK_UPLOAD_CHUNK_BYTES = env.int("TIKTOK_UPLOAD_CHUNK_BYTES", default=10 * 1024 * 1024)
 if not 5 * 1024 * 1024 <= TIKTOK_UPLOAD_CHUNK_BYTES <= 64 * 1024 * 1024:

@@ -13,6 +13,8 @@ TIKTOK_PRIVACY_ALIASES = {"public": "PUBLIC_TO_EVERYONE", "private": "SELF_ONLY"
 YOUTUBE_TITLE_MAX = 100
 YOUTUBE_DESCRIPTION_MAX_BYTES = 5000
 TIKTOK_TITLE_MAX = 2200
+# These checks answer API requests: two tries of TikTok's timeout stay within the web worker's.
+REQUEST_ATTEMPTS = 2
 
 
 class InvalidPublication(ServiceError):
@@ -74,7 +76,7 @@ def _tiktok_account(token: str, *, default: str | None, usable: bool) -> tuple[s
     if not usable:
         return default, []
     try:
-        creator = tiktok.query_creator_info(token=token)
+        creator = tiktok.query_creator_info(token=token, max_attempts=REQUEST_ATTEMPTS)
     except tiktok.TikTokError:
         return default, []
     return creator.get("creator_username") or default, list(creator.get("privacy_level_options") or [])
@@ -118,7 +120,7 @@ def _tiktok(owner: User, *, title: str, description: str, privacy: str) -> PostS
         raise _privacy_refused(privacy, allowed=[*TIKTOK_PRIVACY_ALIASES, *tiktok.PRIVACY_LEVELS])
     token = platform_token(user=owner, platform="tiktok")
     try:
-        creator = tiktok.query_creator_info(token=token)
+        creator = tiktok.query_creator_info(token=token, max_attempts=REQUEST_ATTEMPTS)
     except tiktok.TikTokError as exc:
         raise Unavailable(f"TikTok did not say which privacy levels this account may use ({exc.code}).") from exc
     allowed = list(creator.get("privacy_level_options") or [])

@@ -96,10 +96,11 @@ def chunk_plan(video_size: int, *, preferred_chunk: int | None = None) -> ChunkP
     return ChunkPlan(chunk_size=chunk, total_chunk_count=video_size // chunk)
 
 
-def query_creator_info(*, token: str) -> dict:
+def query_creator_info(*, token: str, max_attempts: int = 4) -> dict:
     """The creator's username, nickname, privacy_level_options and interaction settings. TikTok asks
-    for it before each post: the privacy level sent to init must be one of the options it lists."""
-    return _api("POST", CREATOR_INFO_PATH, token=token)
+    for it before each post: the privacy level sent to init must be one of the options it lists.
+    A caller answering a request passes fewer attempts, to answer within its own timeout."""
+    return _api("POST", CREATOR_INFO_PATH, token=token, max_attempts=max_attempts)
 
 
 def init_direct_post(*, token: str, post_info: dict, video_size: int, plan: ChunkPlan) -> dict:
@@ -269,7 +270,7 @@ def _put_chunk(upload_url: str, chunk: bytes, *, first: int, last: int, total: i
         "PUT",
         upload_url,
         service=f"{SERVICE} upload",
-        timeout=settings.TIKTOK_TIMEOUT_SECONDS,
+        timeout=settings.TIKTOK_UPLOAD_TIMEOUT_SECONDS,
         max_wait_seconds=MAX_WAIT_SECONDS,
         sleep=_sleep,
         error_class=TikTokError,
