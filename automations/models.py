@@ -2,6 +2,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class EventSubSubscription(models.Model):
@@ -76,6 +77,9 @@ class Automation(models.Model):
     games = models.JSONField(default=list, blank=True, help_text="Twitch game ids; empty: any game.")
     max_per_stream = models.PositiveIntegerField(null=True, blank=True, help_text="The top N clips by views.")
     publish = models.BooleanField(default=False)
+    active_since = models.DateTimeField(
+        default=timezone.now, help_text="When it was last enabled: clips made before are left alone (no backlog)."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -49,10 +49,11 @@ class AutomationSerializer(serializers.ModelSerializer):
             "games",
             "max_per_stream",
             "publish",
+            "active_since",
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["id", "created_at", "updated_at"]
+        read_only_fields = ["id", "active_since", "created_at", "updated_at"]
 
 
 class RunPublicationSerializer(serializers.Serializer):

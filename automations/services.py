@@ -118,6 +118,18 @@ def template_save(
     return template
 
 
+def automation_save(*, owner: User, automation: Automation | None = None, **fields) -> Automation:
+    """Create or change an automation. Turning it on (again) starts it from now: clips made before are left alone."""
+    if automation is None:
+        return Automation.objects.create(owner=owner, **fields)
+    if fields.get("enabled") and not automation.enabled:
+        fields["active_since"] = timezone.now()
+    for name, value in fields.items():
+        setattr(automation, name, value)
+    automation.save()
+    return automation
+
+
 def template_delete(*, template: RenderTemplate) -> None:
     if template.automations.exists():
         raise Conflict("Automations use this template: change or delete them first.", code="template_in_use")
@@ -153,7 +165,8 @@ def automations_match_import(*, clip_import_id: str) -> list[str]:
 
 
 def _match(automation: Automation, clips, streams: list[Stream], *, fallback_batch: str) -> list[str]:
-    wanted = clips.filter(view_count__gte=automation.min_views)
+    # A backfill of old clips, or the clips of a time it was off, are not what an automation is for.
+    wanted = clips.filter(view_count__gte=automation.min_views, clip_created_at__gte=automation.active_since)
     if automation.games:
         wanted = wanted.filter(game_id__in=[str(game) for game in automation.games])
     started = []

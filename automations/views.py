@@ -75,7 +75,12 @@ class AutomationViewSet(OwnerScopedCrudViewSet):
         return queryset.order_by("-created_at", "id")
 
     def perform_create(self, serializer):
-        serializer.save(owner=self.request.user)
+        serializer.instance = services.automation_save(owner=self.request.user, **serializer.validated_data)
+
+    def perform_update(self, serializer):
+        serializer.instance = services.automation_save(
+            owner=self.request.user, automation=serializer.instance, **serializer.validated_data
+        )
 
     @extend_schema(
         summary="What the automation did with each clip", responses={200: AutomationRunSerializer(many=True)}

@@ -66,7 +66,13 @@ def test_a_finished_stream_becomes_one_posted_short_with_no_clicks(
         publish=[{"platform": "youtube", "privacy": "public", "title": "{clip_title} #shorts", "description": ""}],
     )
     Automation.objects.create(
-        owner=streamer, name="Best clip", template=template, min_views=10, max_per_stream=1, publish=True
+        owner=streamer,
+        name="Best clip",
+        template=template,
+        min_views=10,
+        max_per_stream=1,
+        publish=True,
+        active_since=timezone.now() - timedelta(hours=3),  # on before the stream began
     )
     during_stream = timezone.now() - timedelta(hours=1)
     best = helix_clip("BestClip-1", created_at=during_stream, views=50, title="Ace on Ascent")

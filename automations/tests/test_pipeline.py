@@ -43,6 +43,8 @@ def template(owner, preset):
 
 
 def automation_of(template, **fields) -> Automation:
+    """An automation on since a day ago: the streams of these tests are its clips."""
+    fields = {"active_since": timezone.now() - timedelta(days=1), **fields}
     return Automation.objects.create(owner=template.owner, name="Best clips", template=template, **fields)
 
 
@@ -266,3 +268,30 @@ def test_the_batch_reports_once_when_its_last_run_ends(run, analytics_events, co
 
     [properties] = [props for name, _, props in analytics_events() if name == "automation run finished"]
     assert (properties["clips_matched"], properties["rendered"], properties["published"]) == (1, 1, 1)
+
+
+# --- No backlog ---------------------------------------------------------------------------------------
+
+
+def test_clips_made_before_the_automation_was_on_are_left_alone(streamer, stream, template):
+    automation = automation_of(template, active_since=stream.started_at + timedelta(minutes=45))
+    stream_clip(streamer, stream, views=900, minutes_in=30)  # made before the automation was on
+    stream_clip(streamer, stream, views=10, minutes_in=60)
+
+    services.automations_match_import(clip_import_id=str(import_of(stream).pk))
+
+    assert matched(automation) == [10]
+
+
+def test_turning_an_automation_on_again_starts_it_from_then(owner, template):
+    automation = automation_of(template, enabled=False)
+    before = automation.active_since
+
+    services.automation_save(owner=owner, automation=automation, enabled=True)
+    automation.refresh_from_db()
+    assert automation.active_since > before
+    # Saving it while on keeps the time it was turned on.
+    on_since = automation.active_since
+    services.automation_save(owner=owner, automation=automation, enabled=True, min_views=5)
+    automation.refresh_from_db()
+    assert (automation.active_since, automation.min_views) == (on_since, 5)
