@@ -235,8 +235,9 @@ def youtube(mocked_http, publishing_settings, owner) -> FakeYouTube:
 
 
 @pytest.fixture
-def tiktok(mocked_http, publishing_settings, owner) -> FakeTikTok:
-    """A fake TikTok, and the owner's TikTok connection in Clerk with video.publish."""
+def tiktok(mocked_http, publishing_settings, owner, monkeypatch) -> FakeTikTok:
+    """A fake TikTok, and the owner's TikTok connection in Clerk with video.publish. Retries do not wait."""
+    monkeypatch.setattr("integrations.tiktok.client._sleep", lambda seconds: None)
     serve_platform_token(mocked_http, owner, "tiktok")
     return FakeTikTok(mocked_http)
 
