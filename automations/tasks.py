@@ -10,7 +10,7 @@ logger = logging.getLogger(__name__)
 
 
 # Twitch down when someone links: tried again for about an hour, then the daily reconciliation catches up.
-@app.task(queue="automations", retry=RetryStrategy(max_attempts=6, exponential_wait=60))
+@app.task(queue="automations", retry=RetryStrategy(max_attempts=6, wait=60, linear_wait=300))
 def sync_user_eventsub(user_id: str) -> None:
     if not settings.TWITCH_EVENTSUB_SECRET:
         return  # stream notifications are off (see the README): nothing to subscribe to
