@@ -34,3 +34,9 @@ def feature_keys() -> list[str]:
     for source in _flag_key_sources:
         keys.update(source())
     return sorted(keys)
+
+
+def plan_limits(user: User) -> dict:
+    """The user's plan limits: the render-limits flag's payload, e.g. {"monthly_renders": 30}; {} when none."""
+    limits = user_features(user).payload(settings.RENDER_LIMITS_FLAG)
+    return limits if isinstance(limits, dict) else {}

@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
-from accounts.features import user_features
+from accounts.features import plan_limits
 from accounts.models import User
 from accounts.services import user_row_lock
 from clips import analytics
@@ -91,8 +91,7 @@ def transcript_request(*, clip: Clip, language: str = "") -> Transcript:
 
 def transcript_limits_check(*, owner: User, seconds: float) -> None:
     """The render-limits flag payload may cap `monthly_transcription_minutes`; call with the owner's row locked."""
-    limits = user_features(owner).payload(settings.RENDER_LIMITS_FLAG)
-    monthly = limits.get("monthly_transcription_minutes") if isinstance(limits, dict) else None
+    monthly = plan_limits(owner).get("monthly_transcription_minutes")
     if not isinstance(monthly, int) or isinstance(monthly, bool):
         return
     month_start, resets_at = current_month()

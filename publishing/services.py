@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.features import user_features
+from accounts.features import plan_limits
 from accounts.models import User
 from accounts.services import user_row_lock
 from core.errors import Conflict, ServiceError, Unavailable
@@ -231,8 +231,7 @@ def _already_published(platform: str) -> Conflict:
 
 
 def _check_daily_limit(owner: User) -> None:
-    limits = user_features(owner).payload(settings.RENDER_LIMITS_FLAG)
-    daily = limits.get("daily_publications") if isinstance(limits, dict) else None
+    daily = plan_limits(owner).get("daily_publications")
     if not isinstance(daily, int):
         return
     day_start = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)

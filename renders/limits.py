@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.db.models import Q
 
-from accounts.features import user_features
+from accounts.features import plan_limits
 from accounts.models import User
 from core.errors import ServiceError
 from core.periods import current_month
@@ -27,9 +27,7 @@ def render_limits_check(*, owner: User, preset: RenderPreset, aspect: str) -> No
 
     Call it with the user's row locked (see render_job_create), so two requests cannot take the last render.
     """
-    limits = user_features(owner).payload(settings.RENDER_LIMITS_FLAG)
-    if not isinstance(limits, dict):
-        return
+    limits = plan_limits(owner)
     max_height = limits.get("max_output_height")
     if isinstance(max_height, int):
         _, height = output_size(preset_width=preset.width, preset_height=preset.height, aspect=aspect)
