@@ -114,7 +114,7 @@ def publication_create(
                 next_attempt_at=None if due_now else start_at,
             )
             record(publication, "created", source, scheduled_at=scheduled_at.isoformat() if scheduled_at else None)
-            _queue_advance(publication)
+            _defer_advance(publication, at=publication.next_attempt_at)
             analytics.publication_requested(publication)
     except IntegrityError as exc:
         raise _already_published(platform) from exc
@@ -189,7 +189,7 @@ def publication_retry(*, publication: Publication, source: str = Source.API) -> 
                 **fresh_upload,
             )
             if won:
-                _queue_advance(publication)
+                _defer_advance(publication, at=publication.next_attempt_at)
     except IntegrityError as exc:
         raise _already_published(publication.platform) from exc
     return won
@@ -197,13 +197,11 @@ def publication_retry(*, publication: Publication, source: str = Source.API) -> 
 
 def publication_recheck(*, publication: Publication, source: str = Source.ADMIN) -> bool:
     """Run the next step now, waiting or not (staff, after fixing what it waited for)."""
-    awaited = Q(status__in=Publication.ACTIVE) | Q(
-        status=Status.PUBLISHED, external_id="", published_at__gt=timezone.now() - POST_ID_WAIT
-    )
-    if not Publication.objects.filter(awaited, pk=publication.pk).update(next_attempt_at=None, waiting_reason=""):
+    rows = Publication.objects.filter(_advanceable(timezone.now()), pk=publication.pk)
+    if not rows.update(next_attempt_at=None, waiting_reason=""):
         return False
     record(publication, "recheck_requested", source)
-    defer(ADVANCE_TASK, publication_id=str(publication.pk))
+    _defer_advance(publication, at=None)
     return True
 
 
@@ -257,8 +255,9 @@ def publication_advance(*, publication_id: str) -> AdvanceOutcome:
     with advisory_lock(f"publication:{publication_id}") as acquired:
         if not acquired:
             return AdvanceOutcome.BUSY  # a live run has it
-        publication = Publication.objects.select_related("owner", "render").filter(pk=publication_id).first()
-        if publication is None or not (publication.status in Publication.ACTIVE or _waiting_for_post_id(publication)):
+        rows = Publication.objects.select_related("owner", "render").filter(_advanceable(timezone.now()))
+        publication = rows.filter(pk=publication_id).first()
+        if publication is None:
             return AdvanceOutcome.NOTHING_TO_DO
         if publication.next_attempt_at and publication.next_attempt_at > timezone.now() + DUE_TOLERANCE:
             return AdvanceOutcome.NOT_DUE
@@ -313,10 +312,10 @@ def _advance(publication: Publication) -> AdvanceOutcome:
         finished_at=now,
         attempts=0,
         waiting_reason="",
-        next_attempt_at=None if result.external_id else now + timedelta(seconds=result.check_again_in_seconds),
+        next_attempt_at=None,
     )
     if not result.external_id:
-        defer(ADVANCE_TASK, delay_seconds=result.check_again_in_seconds, publication_id=str(publication.pk))
+        _check_later(publication, seconds=result.check_again_in_seconds, allowed=(Status.PUBLISHED,))
     return AdvanceOutcome.PUBLISHED
 
 
@@ -342,14 +341,14 @@ def _worker_token(publication: Publication) -> str:
         raise TryAgain(str(exc)) from exc
 
 
-def _waiting_for_post_id(publication: Publication) -> bool:
-    """A published TikTok post whose public id moderation still withholds (checked for 48 hours)."""
-    return (
-        publication.status == Status.PUBLISHED
-        and not publication.external_id
-        and publication.published_at is not None
-        and publication.published_at > timezone.now() - POST_ID_WAIT
-    )
+def _awaiting_post_id(now: datetime) -> Q:
+    """Published TikTok posts whose public id moderation still withholds (checked for 48 hours)."""
+    return Q(status=Status.PUBLISHED, external_id="", published_at__gt=now - POST_ID_WAIT)
+
+
+def _advanceable(now: datetime) -> Q:
+    """Publications a step can take further: the active ones, and the posts still awaiting their id."""
+    return Q(status__in=Publication.ACTIVE) | _awaiting_post_id(now)
 
 
 def _post_id_known(publication: Publication, *, external_id: str, external_url: str) -> None:
@@ -366,25 +365,14 @@ def _post_id_known(publication: Publication, *, external_id: str, external_url: 
 def _check_later(
     publication: Publication, *, seconds: int, note: str = "", allowed: tuple[str, ...] = Publication.ACTIVE
 ) -> None:
-    next_at = timezone.now() + timedelta(seconds=seconds)
-    Publication.objects.filter(pk=publication.pk, status__in=allowed).update(
-        next_attempt_at=next_at, updated_at=timezone.now()
-    )
+    _next_step_at(publication, timezone.now() + timedelta(seconds=seconds), allowed=allowed)
     if note:
         record(publication, "check_later", seconds=seconds, note=note[:500])
-    defer(ADVANCE_TASK, delay_seconds=seconds, publication_id=str(publication.pk))
 
 
 def _wait(publication: Publication, *, reason: str, until: datetime, message: str) -> None:
-    Publication.objects.filter(pk=publication.pk, status__in=Publication.ACTIVE).update(
-        waiting_reason=reason, next_attempt_at=until, error_message=message[:2000], updated_at=timezone.now()
-    )
+    _next_step_at(publication, until, waiting_reason=reason, error_message=message[:2000])
     record(publication, "waiting", reason=reason, until=until.isoformat(), message=message[:500])
-    defer(
-        ADVANCE_TASK,
-        delay_seconds=max(0.0, (until - timezone.now()).total_seconds()),
-        publication_id=str(publication.pk),
-    )
 
 
 def _retry_later(publication: Publication, *, message: str) -> AdvanceOutcome:
@@ -393,15 +381,14 @@ def _retry_later(publication: Publication, *, message: str) -> AdvanceOutcome:
         _fail(publication, reason=Reason.ERROR, message=f"Gave up after {attempts} attempts: {message}")
         return AdvanceOutcome.FAILED
     delay = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempts - 1))
-    Publication.objects.filter(pk=publication.pk, status__in=Publication.ACTIVE).update(
+    _next_step_at(
+        publication,
+        timezone.now() + timedelta(seconds=delay),
         attempts=attempts,
         waiting_reason=Publication.WaitingReason.PLATFORM_UNAVAILABLE,
-        next_attempt_at=timezone.now() + timedelta(seconds=delay),
         error_message=message[:2000],
-        updated_at=timezone.now(),
     )
     record(publication, "attempt_failed", attempt=attempts, retry_in_seconds=delay, error=message[:500])
-    defer(ADVANCE_TASK, delay_seconds=delay, publication_id=str(publication.pk))
     return AdvanceOutcome.RETRYING
 
 
@@ -420,10 +407,19 @@ def _fail(publication: Publication, *, reason: str, message: str) -> None:
     )
 
 
-def _queue_advance(publication: Publication) -> None:
-    delay = None
-    if publication.next_attempt_at:
-        delay = max(0.0, (publication.next_attempt_at - timezone.now()).total_seconds())
+def _next_step_at(
+    publication: Publication, at: datetime, *, allowed: tuple[str, ...] = Publication.ACTIVE, **fields
+) -> None:
+    """Record when the publication's next step runs (with `fields`, while it is in `allowed`), and queue it."""
+    Publication.objects.filter(pk=publication.pk, status__in=allowed).update(
+        next_attempt_at=at, updated_at=timezone.now(), **fields
+    )
+    _defer_advance(publication, at=at)
+
+
+def _defer_advance(publication: Publication, *, at: datetime | None) -> None:
+    """Queue the publication's step job, to run at `at` (None: now)."""
+    delay = None if at is None else max(0.0, (at - timezone.now()).total_seconds())
     defer(ADVANCE_TASK, delay_seconds=delay, publication_id=str(publication.pk))
 
 
@@ -443,9 +439,7 @@ def publications_reconcile() -> ReconcileReport:
     now = timezone.now()
     due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
     stalled = Publication.objects.filter(due, status__in=Publication.ACTIVE, updated_at__lte=now - STALLED_AFTER)
-    moderated = Publication.objects.filter(
-        due, status=Status.PUBLISHED, external_id="", published_at__gt=now - POST_ID_WAIT
-    )
+    moderated = Publication.objects.filter(due, _awaiting_post_id(now))
     report = ReconcileReport()
     for publication_id in [*stalled.values_list("pk", flat=True), *moderated.values_list("pk", flat=True)]:
         # A job already waiting for it is enough.
