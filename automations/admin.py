@@ -1,11 +1,10 @@
 from datetime import timedelta
 
 from django.contrib import admin, messages
-from django.db.models import Q
-from django.utils import timezone
 
 from automations import eventsub, services
 from automations.models import Automation, AutomationRun, EventSubSubscription, Stream
+from core.admin import StuckFilter
 from core.errors import ServiceError
 from renders.models import RenderTemplate
 
@@ -58,22 +57,11 @@ class AutomationAdmin(admin.ModelAdmin):
     raw_id_fields = ("owner", "template")
 
 
-class StuckRunFilter(admin.SimpleListFilter):
+class StuckRunFilter(StuckFilter):
     """Running runs whose check is long overdue, or that made no progress for an hour."""
 
-    title = "stuck"
-    parameter_name = "stuck"
-
-    def lookups(self, request, model_admin):
-        return [("yes", "Stuck")]
-
-    def queryset(self, request, queryset):
-        if self.value() != "yes":
-            return queryset
-        cutoff = timezone.now() - STUCK_AFTER
-        return queryset.filter(status=AutomationRun.Status.RUNNING).filter(
-            Q(next_check_at__lt=cutoff) | Q(next_check_at__isnull=True, updated_at__lt=cutoff)
-        )
+    def stuck(self, queryset):
+        return queryset.filter(services.runs_overdue(older_than=STUCK_AFTER))
 
 
 @admin.register(AutomationRun)

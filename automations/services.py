@@ -14,6 +14,7 @@ from functools import partial
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
@@ -356,13 +357,17 @@ def _finish(run: AutomationRun, *, status: str, error: str = "") -> RunOutcome:
     return RunOutcome(status)
 
 
+def runs_overdue(*, older_than: timedelta) -> Q:
+    """Running runs whose check is overdue by `older_than`, or that made no progress that long without one."""
+    cutoff = timezone.now() - older_than
+    return Q(status=RunStatus.RUNNING) & (
+        Q(next_check_at__lt=cutoff) | Q(next_check_at__isnull=True, updated_at__lt=cutoff)
+    )
+
+
 def automation_runs_recover(*, older_than: timedelta = timedelta(minutes=10)) -> list[str]:
     """Queue again the runs whose check is long overdue (its job lost, or its worker died)."""
-    overdue = AutomationRun.objects.filter(
-        status=RunStatus.RUNNING, next_check_at__lt=timezone.now() - older_than
-    ) | AutomationRun.objects.filter(
-        status=RunStatus.RUNNING, next_check_at__isnull=True, updated_at__lt=timezone.now() - older_than
-    )
+    overdue = AutomationRun.objects.filter(runs_overdue(older_than=older_than))
     run_ids = [str(pk) for pk in overdue.values_list("pk", flat=True)]
     for run_id in run_ids:
         defer(ADVANCE_TASK, queueing_lock=f"automation-run:{run_id}", run_id=run_id)

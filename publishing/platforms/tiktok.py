@@ -63,13 +63,8 @@ class TikTok:
 
     def check(self, publication: Publication, *, token: str) -> CheckResult:
         with _tiktok_errors(publication):
-            state = tiktok.fetch_status(token=token, publish_id=publication.publish_id)
-        status = state.get("status")
-        if status == "FAILED":
-            raise PublishFailed(
-                f"TikTok did not publish the video: {state.get('fail_reason')}.", reason=Reason.REJECTED
-            )
-        if status != "PUBLISH_COMPLETE":
+            state = _post_status(publication, token=token)
+        if state.get("status") != "PUBLISH_COMPLETE":
             return CheckResult(check_again_in_seconds=PROCESSING_CHECK_SECONDS)
         # The public id of a public post is withheld until moderation ends (minutes to hours).
         post_ids = state.get("publicaly_available_post_id") or []
@@ -84,16 +79,12 @@ class TikTok:
 
     def _earlier_post_uploaded(self, publication: Publication, *, token: str) -> bool:
         """Whether the post an earlier run initialised has its whole file; abandons one that never will."""
-        state = tiktok.fetch_status(token=token, publish_id=publication.publish_id)
+        state = _post_status(publication, token=token)
         status = state.get("status")
         whole_file = publication.upload_size and (state.get("uploaded_bytes") or 0) >= publication.upload_size
         if status in PAST_UPLOAD or whole_file:
             base.record(publication, "upload_confirmed", publish_id=publication.publish_id, status=status)
             return True
-        if status == "FAILED":
-            raise PublishFailed(
-                f"TikTok did not publish the video: {state.get('fail_reason')}.", reason=Reason.REJECTED
-            )
         final_chunk_sent = publication.last_chunk_started_at
         if final_chunk_sent and timezone.now() < final_chunk_sent + UPLOAD_URL_LIFETIME:
             raise CheckAgain("The final chunk may have reached TikTok; waiting for its status.", seconds=60)
@@ -133,6 +124,14 @@ class TikTok:
         )
         base.record(publication, "post_initialised", publish_id=publication.publish_id, chunks=plan.total_chunk_count)
         base.step_reached(publication, "publish_id_stored")
+
+
+def _post_status(publication: Publication, *, token: str) -> dict:
+    """TikTok's status of the publication's post; PublishFailed (rejected) when TikTok failed it."""
+    state = tiktok.fetch_status(token=token, publish_id=publication.publish_id)
+    if state.get("status") == "FAILED":
+        raise PublishFailed(f"TikTok did not publish the video: {state.get('fail_reason')}.", reason=Reason.REJECTED)
+    return state
 
 
 def _final_chunk_next(publication: Publication) -> None:
