@@ -1,8 +1,6 @@
 from datetime import timedelta
 
 from django.contrib import admin
-from django.db.models import Q
-from django.utils import timezone
 
 from core.admin import EventLogInline, StuckFilter, run_for_each_row
 from publishing import services
@@ -17,10 +15,7 @@ class StuckPublicationFilter(StuckFilter):
     """Active publications that made no progress for a while and wait for nothing known."""
 
     def stuck(self, queryset):
-        cutoff = timezone.now() - STUCK_AFTER
-        return queryset.filter(status__in=Publication.ACTIVE, updated_at__lt=cutoff).filter(
-            Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lt=cutoff)
-        )
+        return queryset.filter(services.publications_stalled(idle_for=STUCK_AFTER, overdue_by=STUCK_AFTER))
 
 
 class PublicationEventInline(EventLogInline):

@@ -434,12 +434,21 @@ class ReconcileReport:
         return f"queued {len(self.queued)}"
 
 
+def publications_stalled(*, idle_for: timedelta, overdue_by: timedelta = timedelta(0)) -> Q:
+    """Active publications untouched for `idle_for` whose next step is missing or overdue by `overdue_by`."""
+    now = timezone.now()
+    return Q(status__in=Publication.ACTIVE, updated_at__lte=now - idle_for) & (
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now - overdue_by)
+    )
+
+
 def publications_reconcile() -> ReconcileReport:
     """Queue the next step of every publication that is due but has no job (lost, or its worker died)."""
     now = timezone.now()
-    due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
-    stalled = Publication.objects.filter(due, status__in=Publication.ACTIVE, updated_at__lte=now - STALLED_AFTER)
-    moderated = Publication.objects.filter(due, _awaiting_post_id(now))
+    stalled = Publication.objects.filter(publications_stalled(idle_for=STALLED_AFTER))
+    moderated = Publication.objects.filter(_awaiting_post_id(now)).filter(
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    )
     report = ReconcileReport()
     for publication_id in [*stalled.values_list("pk", flat=True), *moderated.values_list("pk", flat=True)]:
         # A job already waiting for it is enough.
