@@ -37,8 +37,8 @@ from renders.specs import render_template_spec_validate
 from renders.templates import (
     SAMPLE_VALUES,
     InvalidPlaceholder,
-    fill_for_clip,
     fill_placeholders,
+    placeholder_values,
     placeholders_check,
     template_render_props,
 )
@@ -48,6 +48,8 @@ logger = logging.getLogger(__name__)
 Step = AutomationRun.Step
 RunStatus = AutomationRun.Status
 ADVANCE_TASK = "automations.tasks.advance_automation_run"
+# The texts of a template's post that may hold placeholders.
+POST_TEXTS = ("title", "description")
 CHECK_BASE_SECONDS = 15
 CHECK_MAX_SECONDS = 5 * 60
 DUE_TOLERANCE = timedelta(seconds=5)
@@ -82,7 +84,7 @@ def template_validate(*, owner: User, preset: RenderPreset, props: object, publi
     posts = []
     for index, post in enumerate(publish):
         try:
-            texts = {name: placeholders_check(post.get(name, "")) for name in ("title", "description")}
+            texts = {name: placeholders_check(post.get(name, "")) for name in POST_TEXTS}
             sample = {name: fill_placeholders(text, SAMPLE_VALUES) for name, text in texts.items()}
             checked = post_settings_validate(
                 owner=owner,
@@ -297,15 +299,17 @@ def _publish(run: AutomationRun, template: RenderTemplate) -> None:
     """One publication per target of the template; a target already posted (by an earlier run of this
     step) is found, not posted again."""
     ids = list(run.publication_ids)
-    for post in template.publish[len(ids) :]:
-        title = _fit_title(post["platform"], fill_for_clip(post.get("title", ""), run.clip) or run.clip.title)
+    posts = template.publish[len(ids) :]
+    values = placeholder_values(run.clip, texts=[post.get(name, "") for post in posts for name in POST_TEXTS])
+    for post in posts:
+        title = _fit_title(post["platform"], fill_placeholders(post.get("title", ""), values) or run.clip.title)
         try:
             publication = publication_create(
                 owner=run.automation.owner,
                 render=run.render,
                 platform=post["platform"],
                 title=title,
-                description=fill_for_clip(post.get("description", ""), run.clip),
+                description=fill_placeholders(post.get("description", ""), values),
                 privacy=post.get("privacy", "public"),
             )
         except Conflict as exc:

@@ -41,11 +41,11 @@ def fill_placeholders(text: str, values: dict[str, str]) -> str:
     return string.Formatter().vformat(text, (), {name: values.get(name, "") for name in PLACEHOLDERS})
 
 
-def fill_for_clip(text: str, clip: Clip) -> str:
-    """Fill a checked text with the clip's values; the game's name is asked of Twitch only when used."""
-    used = {name for _, name, _, _ in string.Formatter().parse(text) if name}
+def placeholder_values(clip: Clip, *, texts: list[str]) -> dict[str, str]:
+    """The clip's values for `texts`: the game's name is asked of Twitch once, and only when one uses it."""
+    used = {name for text in texts for _, name, _, _ in string.Formatter().parse(text) if name}
     game = game_name(clip.game_id) if "game" in used else ""
-    return fill_placeholders(text, {"clip_title": clip.title, "game": game, "broadcaster": clip.broadcaster_name})
+    return {"clip_title": clip.title, "game": game, "broadcaster": clip.broadcaster_name}
 
 
 def game_name(game_id: str) -> str:
@@ -65,7 +65,7 @@ def template_render_props(*, template: RenderTemplate, clip: Clip, props: dict |
     given; its title's placeholders filled, and its trim kept within the clip."""
     merged = {**template.props, **(props or {})}
     if "title" not in (props or {}) and merged.get("title"):
-        merged["title"] = fill_for_clip(merged["title"], clip)
+        merged["title"] = fill_placeholders(merged["title"], placeholder_values(clip, texts=[merged["title"]]))
     if "trim_end" not in (props or {}) and isinstance(merged.get("trim_end"), int | float):
         # A template's trim is a most: a shorter clip is rendered whole.
         merged["trim_end"] = min(merged["trim_end"], clip.seconds)

@@ -179,6 +179,7 @@ def succeed(job: RenderJob) -> None:
 def test_a_run_renders_with_the_template_then_publishes_once(run, twitch):
     twitch.get(f"{TWITCH_API_URL}/games", json={"data": [{"id": GAME, "name": "Valorant"}]})
     run.automation.template.publish[0]["title"] = "{clip_title} | {game}"
+    run.automation.template.publish[0]["description"] = "More {game} on the channel"
     run.automation.template.save()
 
     assert advance(run) == services.RunOutcome.WAITING
@@ -190,7 +191,9 @@ def test_a_run_renders_with_the_template_then_publishes_once(run, twitch):
     assert advance(run) == services.RunOutcome.SUCCEEDED
 
     [publication] = Publication.objects.filter(render=run.render)
-    assert publication.title == "Ace on Ascent | Valorant"
+    assert (publication.title, publication.description) == ("Ace on Ascent | Valorant", "More Valorant on the channel")
+    # The game's name is asked of Twitch once for the post's texts (the render's title has no {game}).
+    assert len([call for call in twitch.calls if "/helix/games" in call.request.url]) == 1
     assert run.publication_ids == [str(publication.pk)]
     # A second run of the step (a redelivered job) renders and posts nothing more.
     AutomationRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, step="publish")
