@@ -59,12 +59,10 @@ def eventsub_reconcile(
 
 
 def _reconcile(*, dry_run: bool, user_ids: list | None, client: TwitchClient) -> SyncReport:
-    wanted = _wanted_subscriptions(user_ids)
-    watched: set[str] = set()
-    if user_ids is not None:
-        watched = {broadcaster for _, broadcaster in wanted} | _broadcasters_of(user_ids)
-        # Another linked user may stream on one of these broadcasters: theirs are wanted too, not orphans.
-        wanted = _wanted_subscriptions(None, broadcasters=watched)
+    # For some users: every broadcaster they link or were subscribed for, and whoever links it now (another
+    # linked user may stream on one of these broadcasters: theirs are wanted too, not orphans).
+    watched = _broadcasters_of(user_ids) if user_ids is not None else None
+    wanted = _wanted_subscriptions(broadcasters=watched)
     # The whole list first: nothing changes when Twitch fails half-way, nor while its pages are walked.
     remotes = list(client.iter_eventsub_subscriptions())
     report = SyncReport()
@@ -73,14 +71,13 @@ def _reconcile(*, dry_run: bool, user_ids: list | None, client: TwitchClient) ->
         if (remote.get("transport") or {}).get("callback") != eventsub_callback_url():
             continue
         key = (remote.get("type", ""), str((remote.get("condition") or {}).get("broadcaster_user_id", "")))
-        if user_ids is not None and key[1] not in watched:
+        if watched is not None and key[1] not in watched:
             continue
         status = remote.get("status", "")
         if key not in wanted or key in seen:
             report.deleted.append(remote["id"])  # an orphan, or a duplicate
             if not dry_run:
-                client.delete_eventsub_subscription(subscription_id=remote["id"])
-                _mirror(remote, user=None, status=Status.DELETED)
+                _delete(client, remote, user=None)
             continue
         if status in LIVE_STATUSES:
             seen.add(key)
@@ -96,8 +93,7 @@ def _reconcile(*, dry_run: bool, user_ids: list | None, client: TwitchClient) ->
             continue
         report.deleted.append(remote["id"])
         if not dry_run:
-            client.delete_eventsub_subscription(subscription_id=remote["id"])
-            _mirror(remote, user=wanted[key], status=Status.DELETED, revocation_reason=status)
+            _delete(client, remote, user=wanted[key], revocation_reason=status)
     for key, user in wanted.items():
         if key in seen:
             continue
@@ -116,12 +112,9 @@ def eventsub_sync_user(*, user_id, client: TwitchClient | None = None) -> SyncRe
     return eventsub_reconcile(user_ids=[user_id], client=client)
 
 
-def _wanted_subscriptions(
-    user_ids: list | None, *, broadcasters: set[str] | None = None
-) -> dict[tuple[str, str], User]:
+def _wanted_subscriptions(*, broadcasters: set[str] | None) -> dict[tuple[str, str], User]:
+    """The subscriptions the active linked users need (of `broadcasters` only, when given), and their user."""
     accounts = TwitchAccount.objects.filter(user__is_active=True, user__deleted_at__isnull=True).select_related("user")
-    if user_ids is not None:
-        accounts = accounts.filter(user_id__in=user_ids)
     if broadcasters is not None:
         accounts = accounts.filter(twitch_user_id__in=broadcasters)
     # Oldest link first: if two users linked one broadcaster, the latest owns its subscriptions (as its streams).
@@ -135,6 +128,11 @@ def _broadcasters_of(user_ids: list) -> set[str]:
     rows = EventSubSubscription.objects.filter(user_id__in=user_ids).values_list("broadcaster_user_id", flat=True)
     linked = TwitchAccount.objects.filter(user_id__in=user_ids).values_list("twitch_user_id", flat=True)
     return set(rows) | set(linked)
+
+
+def _delete(client: TwitchClient, remote: dict, *, user: User | None, revocation_reason: str = "") -> None:
+    client.delete_eventsub_subscription(subscription_id=remote["id"])
+    _mirror(remote, user=user, status=Status.DELETED, revocation_reason=revocation_reason)
 
 
 def _create(client: TwitchClient, *, type: str, broadcaster_user_id: str) -> dict | None:
