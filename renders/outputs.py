@@ -1,11 +1,14 @@
-"""Copy a finished render from the backend's URL (Remotion's S3 bucket) into our storage."""
+"""A finished render's output: copied from the backend's URL (Remotion's S3 bucket) into our storage,
+or read as a local file (to upload it elsewhere)."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from django.conf import settings
 from django.core.files import File
 
-from core.workdirs import work_folder
+from core.workdirs import local_copy, work_folder
 from integrations.http import DownloadFailed, download_to_file
 from renders.models import RenderJob
 
@@ -20,17 +23,27 @@ class OutputTooLarge(OutputCopyError):
 
 def copy_output_into_storage(job: RenderJob) -> None:
     """Download the job's output and record it as its output file, unless another copy got there first."""
-    with work_folder("output") as folder:
-        path = folder / "output.mp4"
-        # Downloaded to a temporary file first: storage only ever sees a complete output.
-        _download(job.output_url, path)
-        with path.open("rb") as source:
-            job.output_file.save(f"{job.preset.slug}-{job.pk}.mp4", File(source), save=False)
+    # Downloaded to a temporary file first: storage only ever sees a complete output.
+    with output_local_file(job) as path, path.open("rb") as source:
+        job.output_file.save(f"{job.preset.slug}-{job.pk}.mp4", File(source), save=False)
     ours = job.output_file.name
     if not RenderJob.objects.filter(pk=job.pk, output_file="").update(output_file=ours):
         # A concurrent copy was recorded first (or the job is gone): ours belongs to no job.
         job.output_file.storage.delete(ours)
         job.output_file.name = RenderJob.objects.filter(pk=job.pk).values_list("output_file", flat=True).first()
+
+
+@contextmanager
+def output_local_file(job: RenderJob) -> Iterator[Path]:
+    """The job's output as a file in a work folder: our stored copy, or the backend's while it is not copied
+    yet. Raises OutputCopyError (OutputTooLarge) when the download fails."""
+    with work_folder("output") as folder:
+        path = folder / "output.mp4"
+        if job.output_file:
+            local_copy(job.output_file, path)
+        else:
+            _download(job.output_url, path)
+        yield path
 
 
 def _download(url: str, path: Path) -> None:
