@@ -162,17 +162,18 @@ def upload_from(
     chunk_bytes = settings.YOUTUBE_UPLOAD_CHUNK_BYTES
     position = start
     interruptions = 0
+    # Asked to start at the end: the session knows whether it finished.
+    ask_session = start >= size
     with path.open("rb") as source:
         while True:
-            if position >= size:
-                # Only reached when asked to start at the end: the session knows whether it finished.
+            if ask_session:
                 state = query_upload(token=token, session_url=session_url, size=size, sleep=sleep)
                 if state.video is not None:
                     return state.video
                 if state.received >= size:
                     raise YouTubeError("YouTube holds every byte but made no video.", code="invalid_response")
-                position = state.received
-                continue
+                position, ask_session = state.received, False
+                on_progress(position)
             source.seek(position)
             data = source.read(min(chunk_bytes, size - position))
             last = position + len(data) - 1
@@ -227,13 +228,7 @@ def upload_from(
                 wait,
             )
             sleep(min(max(wait, 0.0), MAX_WAIT_SECONDS))
-            if stalled:
-                continue  # the 308 already told us where the server stands
-            state = query_upload(token=token, session_url=session_url, size=size, sleep=sleep)
-            if state.video is not None:
-                return state.video
-            position = state.received
-            on_progress(position)
+            ask_session = not stalled  # a 308 already told us where the server stands
 
 
 def get_video(*, token: str, video_id: str, sleep: Callable[[float], None] = time.sleep) -> dict | None:
